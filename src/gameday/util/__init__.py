@@ -1,0 +1,1 @@
+"""Small shared helpers: ports, processes, retries, JSON-lines journals, redaction."""
