@@ -1,0 +1,129 @@
+"""One PNG that tells the drill story at a glance: per service, who served, what failed, when it healed.
+
+Each service gets one row. The stacked area splits every time bucket of requests into
+successful responses per region (one colour per region), ``unknown`` outcomes and ``failed``
+ones, so the top of the coloured area *is* the success ratio; black lines repeat the success
+ratio per request kind. The fault is shaded, recovery marks are dashed vertical lines; the
+time axis is seconds relative to the fault start.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from gameday.analysis._series import series
+from gameday.analysis.models import Request, as_requests
+from gameday.analysis.rto import RtoResult
+
+_REGION_COLOURS = ["#1f77b4", "#2ca02c", "#9467bd", "#17becf", "#8c564b", "#bcbd22"]
+_FAILED = "#d62728"
+_UNKNOWN = "#ff7f0e"
+
+
+def recovery_marks_from(rto: Mapping[str, Mapping[str, RtoResult]], kind: str = "all") -> dict[str, float]:
+    """``{service: recovered_at}`` from ``rto_by_service`` output, for ``plot_timeline``'s marks."""
+    out: dict[str, float] = {}
+    for svc, per in rto.items():
+        r = per.get(kind)
+        if r is not None and r.recovered and r.recovered_at is not None and r.rto_s:
+            out[svc] = r.recovered_at
+    return out
+
+
+def plot_timeline(requests: Iterable[Request | Mapping[str, Any]], out_png: str | os.PathLike[str], *,
+                  fault_start: float, fault_end: float | None = None,
+                  recovery_marks: Mapping[str, float] | None = None, bucket_s: float = 1.0,
+                  title: str = "gameday drill timeline", services: Iterable[str] | None = None) -> Path:
+    """Write the timeline PNG and return its path.
+
+    ``recovery_marks`` maps a label to an absolute (wall-clock) time; a label equal to a service
+    name or starting with ``"<service>/"`` is drawn on that service's row only, any other label
+    on every row.
+    """
+    # Figure without pyplot: no global backend state, safe in threads and headless runs.
+    from matplotlib.artist import Artist
+    from matplotlib.figure import Figure
+    from matplotlib.lines import Line2D
+    from matplotlib.patches import Patch
+
+    reqs = as_requests(requests)
+    names = sorted({r.service for r in reqs}) if services is None else list(services)
+    marks = dict(recovery_marks or {})
+    all_regions = sorted({r.region for r in reqs if r.region is not None and r.ok})
+    colour = {reg: _REGION_COLOURS[i % len(_REGION_COLOURS)] for i, reg in enumerate(all_regions)}
+    rows = max(len(names), 1)
+    fig = Figure(figsize=(12, 2.3 * rows + 0.8))
+    axes = fig.subplots(rows, 1, sharex=True, squeeze=False)
+    t_lo = min((r.t0 for r in reqs), default=fault_start) - fault_start
+    t_hi = max((r.t0 for r in reqs), default=fault_start + 1) - fault_start
+    for ax, svc in zip(axes[:, 0], names, strict=False):
+        s = series(reqs, svc)
+        ax.set_ylim(0, 1.05)
+        ax.set_ylabel(svc, fontsize=11, fontweight="bold")
+        ax.grid(alpha=0.3)
+        if fault_end is not None:
+            ax.axvspan(0.0, fault_end - fault_start, color="0.85", zorder=0)
+        ax.axvline(0.0, color="k", lw=1.2, zorder=3)
+        if len(s) == 0:
+            ax.text(0.5, 0.5, "no requests", transform=ax.transAxes, ha="center", va="center")
+            continue
+        k = np.floor((s.t0 - fault_start) / bucket_s).astype(np.int64)
+        kmin, kmax = int(k.min()), int(k.max())
+        idx = k - kmin
+        n_b = kmax - kmin + 1
+        x = (np.arange(n_b) + kmin) * bucket_s
+        total = np.bincount(idx, minlength=n_b).astype(float)
+        denom = np.where(total > 0, total, np.nan)
+        layers, colours, labels = [], [], []
+        for c, reg in enumerate(s.regions):
+            layers.append(np.bincount(idx[s.ok & (s.region == c)], minlength=n_b) / denom)
+            colours.append(colour[reg])
+            labels.append(reg)
+        other_ok = np.bincount(idx[s.ok & (s.region < 0)], minlength=n_b)
+        if other_ok.any():
+            layers.append(other_ok / denom)
+            colours.append("0.6")
+            labels.append("ok (no region)")
+        layers.append(np.bincount(idx[s.outcome == 2], minlength=n_b) / denom)
+        colours.append(_UNKNOWN)
+        labels.append("unknown")
+        layers.append(np.bincount(idx[s.outcome == 1], minlength=n_b) / denom)
+        colours.append(_FAILED)
+        labels.append("failed")
+        ax.stackplot(x, np.nan_to_num(np.vstack(layers)), colors=colours, step="post", alpha=0.55,
+                     labels=labels, zorder=1)
+        for kind, style in (("read", "-"), ("write", "--")):
+            ks = series(reqs, svc, kind)
+            if len(ks) == 0:
+                continue
+            kk = np.floor((ks.t0 - fault_start) / bucket_s).astype(np.int64) - kmin
+            tot = np.bincount(kk, minlength=n_b).astype(float)
+            ratio = np.bincount(kk[ks.ok], minlength=n_b) / np.where(tot > 0, tot, np.nan)
+            ax.step(x, ratio, where="post", color="k", ls=style, lw=1.3, label=f"success ({kind})", zorder=4)
+        for label, at in marks.items():
+            if label == svc or label.startswith(f"{svc}/") or label.split("/")[0] not in names:
+                rel = at - fault_start
+                ax.axvline(rel, color="#e377c2", ls=":", lw=2, zorder=5)
+                ax.text(rel, 1.02, f" {label}: {rel:.1f}s", color="#c2185b", fontsize=8, va="bottom",
+                        ha="left", clip_on=False)
+    handles: list[Artist] = [Patch(color=colour[r], alpha=0.55, label=f"ok via {r}") for r in all_regions]
+    handles += [Patch(color=_UNKNOWN, alpha=0.55, label="unknown (timeout)"),
+                Patch(color=_FAILED, alpha=0.55, label="failed"),
+                Patch(color="0.85", label="fault")]
+    handles += [Line2D([], [], color="k", lw=1.3, label="success ratio (read)"),
+                Line2D([], [], color="k", ls="--", lw=1.3, label="success ratio (write)"),
+                Line2D([], [], color="#e377c2", ls=":", lw=2, label="recovered")]
+    axes[0, 0].set_xlim(t_lo, t_hi + bucket_s)
+    axes[-1, 0].set_xlabel("seconds since fault start")
+    fig.suptitle(title, fontsize=13)
+    fig.legend(handles=handles, loc="lower center", ncol=min(len(handles), 5), fontsize=9, frameon=False)
+    fig.tight_layout(rect=(0, 0.09 if rows > 1 else 0.16, 1, 0.97))
+    out = Path(out_png)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out, dpi=110)
+    return out

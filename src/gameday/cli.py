@@ -1,0 +1,145 @@
+"""``gameday`` command line: provision, sandbox, drill, report.
+
+Every ``GamedayError`` becomes a clear message and a non-zero exit code, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from gameday.errors import GamedayError
+
+Registrar = Callable[[Any], None]
+
+
+def _sandbox_register(sub: Any) -> None:
+    p = sub.add_parser("sandbox", help="the local two-region sandbox (no AWS account needed)")
+    ss = p.add_subparsers(dest="sandbox_cmd", required=True)
+    up = ss.add_parser("up", help="apply the Terraform stack to the local control plane and start the data plane")
+    up.add_argument("--timing", choices=["fast", "aws"], default="fast")
+    up.add_argument("--variant", action="append", default=[],
+                    help="deliberately broken variant: async-standby, no-router-health, ignore-replica")
+    up.add_argument("--link-delay-ms", type=float, default=20.0, help="one-way inter-region replication delay")
+    up.set_defaults(func=_sandbox_up)
+    for name, fn, text in (("down", _sandbox_down, "stop everything the sandbox started"),
+                           ("status", _sandbox_status, "regions, services, instances, health, routing, database"),
+                           ("events", _sandbox_events, "the ground-truth event log")):
+        q = ss.add_parser(name, help=text)
+        if name == "status":
+            q.add_argument("--json", action="store_true")
+        if name == "events":
+            q.add_argument("--kind", default=None)
+        q.set_defaults(func=fn)
+    for q in (up, *[ss.choices[n] for n in ("down", "status", "events")]):
+        q.add_argument("--state-dir", type=Path, default=None, help="default: ~/.gameday/sandboxes/default")
+
+
+def _state(args: Any) -> Path:
+    from gameday.sandbox.client import default_state_dir
+
+    return Path(args.state_dir) if args.state_dir else default_state_dir()
+
+
+def _sandbox_up(args: Any) -> int:
+    from gameday.sandbox import client
+
+    ep = client.up(_state(args), timing=args.timing, variants=tuple(args.variant),
+                   link_delay_ms=args.link_delay_ms, progress=lambda line: print(f"  {line}", flush=True))
+    print("sandbox is up:")
+    for svc, url in ep.services.items():
+        print(f"  {svc:<8} {url}")
+    print(f"  AWS API   {ep.aws_endpoint_url}  (export AWS_ENDPOINT_URL={ep.aws_endpoint_url})")
+    print(f"  events    {ep.events_path}")
+    return 0
+
+
+def _sandbox_down(args: Any) -> int:
+    from gameday.sandbox import client
+
+    n = client.down(_state(args))
+    print("sandbox is down" + (f" ({n} leftover process groups killed)" if n else ""))
+    return 0
+
+
+def _sandbox_status(args: Any) -> int:
+    from gameday.sandbox import client
+    from gameday.target import Endpoints
+
+    ep = Endpoints.load(_state(args) / "endpoints.json")
+    st = client.admin(ep, "/status")
+    if args.json:
+        print(json.dumps(st, indent=2))
+        return 0
+    print(format_status(st))
+    return 0
+
+
+def format_status(st: dict[str, Any]) -> str:
+    """A readable table: routing per service, instances per region, database roles and lag."""
+    lines = [f"timing profile: {st.get('timing')}   frozen regions: {', '.join(st.get('frozen_regions', [])) or '-'}",
+             "", f"{'SERVICE':<9} {'SERVED FROM':<14}"]
+    for svc, region in sorted(st.get("routing", {}).items()):
+        lines.append(f"{svc:<9} {region or 'NOWHERE':<14}")
+    lines += ["", f"{'REGION':<14} {'SERVICE':<9} {'INSTANCE':<21} {'AZ':<15} {'PORT':<6} {'STATE':<8} HEALTH"]
+    for i in sorted(st.get("instances", []), key=lambda i: (i["region"], i["service"], i["id"])):
+        lines.append(f"{i['region']:<14} {i['service']:<9} {i['id']:<21} {i['az']:<15} {i['port']:<6} "
+                     f"{i['state']:<8} {i['health']}")
+    lines += ["", f"{'DB NODE':<8} {'REGION':<14} {'ROLE':<9} {'PORT':<6} LAG"]
+    for n in st.get("database", []):
+        lag = n.get("lag_seconds")
+        lag_s = "-" if lag is None else f"{float(lag):.3f} s"
+        lines.append(f"{n.get('name', '?'):<8} {n.get('region', '?'):<14} {n.get('role', '?'):<9} "
+                     f"{n.get('port', '?')!s:<6} {lag_s}")
+    return "\n".join(lines)
+
+
+def _sandbox_events(args: Any) -> int:
+    from gameday.sandbox.events import read_events
+
+    for e in read_events(_state(args) / "events.jsonl", args.kind):
+        print(json.dumps(e))
+    return 0
+
+
+def _optional(module: str) -> Registrar | None:
+    import importlib
+
+    try:
+        mod = importlib.import_module(module)
+    except ImportError:
+        return None
+    return getattr(mod, "register", None)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(prog="gameday", description="Chaos and disaster-recovery drills for a "
+                                 "two-region AWS system, or its local sandbox.")
+    sub = ap.add_subparsers(dest="command", required=True)
+    for module in ("gameday.provision.cli", "gameday.drill.cli", "gameday.report_cli"):
+        reg = _optional(module)
+        if reg is not None:
+            reg(sub)
+    _sandbox_register(sub)
+    return ap
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = build_parser()
+    args = ap.parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except GamedayError as exc:
+        print(f"gameday: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("gameday: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,70 @@
+"""Fixes for moto quirks that the two-region stack hits (measured on moto 5.2).
+
+- A cross-region read replica was built as a copy of the primary whose region was switched
+  *after* its DB subnet group had been looked up, so the subnet group had to exist in the source
+  region; it also kept the primary's AZ, Multi-AZ flag, security groups and DbiResourceId.
+- Deleting a cross-region replica raised ValueError (the primary lists it by ARN, removal is by id).
+"""
+
+from __future__ import annotations
+
+import copy
+import secrets
+import string
+from typing import Any
+
+_applied = False
+
+
+def _resource_id() -> str:
+    alphabet = string.ascii_uppercase + string.digits
+    return "db-" + "".join(secrets.choice(alphabet) for _ in range(26))
+
+
+def apply() -> None:
+    """Patch moto in this process (idempotent); survives moto resets (class-level patches)."""
+    global _applied
+    if _applied:
+        return
+    from moto.rds.models import DBInstance, RDSBackend
+
+    def create_db_instance_read_replica(self: RDSBackend, db_kwargs: dict[str, Any]) -> DBInstance:
+        database_id = db_kwargs["db_instance_identifier"]
+        primary = self.find_db_from_id(db_kwargs["source_db_instance_identifier"])
+        replica = copy.copy(primary)
+        replica.backend = self  # region and account of the replica, before any region-scoped lookup
+        cross_region = primary.region != self.region_name
+        replica.tags = list(db_kwargs.get("tags") or [])
+        replica.dbi_resource_id = _resource_id()
+        replica.multi_az = bool(db_kwargs.get("multi_az") or False)
+        replica.availability_zone = db_kwargs.get("availability_zone") or f"{self.region_name}a"
+        if cross_region:
+            sgs = db_kwargs.get("vpc_security_group_ids")
+            replica.vpc_security_group_ids = list(sgs) if sgs else []
+            if not replica.vpc_security_group_ids:
+                from moto.ec2.models import ec2_backends
+
+                ec2 = ec2_backends[self.account_id][self.region_name]
+                default_sg = ec2.get_default_security_group(ec2.default_vpc.id)
+                if default_sg is not None:
+                    replica.vpc_security_group_ids = [default_sg.id]
+            if not db_kwargs.get("db_subnet_group_name"):
+                replica._db_subnet_group_name = None
+                if hasattr(replica, "db_subnet_group"):
+                    del replica.db_subnet_group
+        rest = {k: v for k, v in db_kwargs.items()
+                if k not in ("backend", "tags", "multi_az", "availability_zone")}
+        replica.update(**rest)
+        replica.set_as_replica()
+        self.databases[database_id] = replica
+        primary.add_replica(replica)
+        return replica
+
+    def remove_replica(self: DBInstance, replica: DBInstance) -> None:
+        for ref in (replica.db_instance_identifier, replica.db_instance_arn):
+            if ref in self.replicas:
+                self.replicas.remove(ref)
+
+    RDSBackend.create_db_instance_read_replica = create_db_instance_read_replica  # type: ignore[method-assign]
+    DBInstance.remove_replica = remove_replica  # type: ignore[method-assign]
+    _applied = True

@@ -1,0 +1,131 @@
+"""Start, stop and query a sandbox daemon from the CLI or pytest (never in-process).
+
+The daemon runs in its own session; its pid and every child are recorded in the state
+directory, so ``down`` (or the next ``up``) cleans up even after a crash.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from gameday.errors import SandboxError, TimeoutExceeded
+from gameday.target import Endpoints
+from gameday.util.procs import kill_group, kill_recorded, pgid_alive, pid_alive
+
+
+def default_state_dir(name: str = "default") -> Path:
+    """Per-user state under ~/.gameday/sandboxes (override with GAMEDAY_STATE_DIR)."""
+    base = os.environ.get("GAMEDAY_STATE_DIR")
+    root = Path(base) if base else Path.home() / ".gameday" / "sandboxes"
+    return root / name
+
+
+def daemon_pid(state_dir: Path) -> int | None:
+    try:
+        pid = int(json.loads((state_dir / "daemon.json").read_text())["pid"])
+    except (OSError, ValueError, KeyError):
+        return None
+    return pid if pid_alive(pid) else None
+
+
+def up(state_dir: Path, *, timing: str = "fast", variants: tuple[str, ...] = (), link_delay_ms: float = 20.0,
+       timeout: float = 600.0, progress: Callable[[str], None] | None = None) -> Endpoints:
+    """Start a sandbox daemon and wait until all services are healthy; clean up on any failure."""
+    state_dir = Path(state_dir)
+    if daemon_pid(state_dir) is not None:
+        raise SandboxError(f"a sandbox is already running in {state_dir}",)
+    clean(state_dir)
+    state_dir.mkdir(parents=True, exist_ok=True)
+    for stale in ("progress.log", "endpoints.json", "events.jsonl", "daemon.json"):
+        (state_dir / stale).unlink(missing_ok=True)
+    argv = [sys.executable, "-m", "gameday.sandbox.daemon", "--state-dir", str(state_dir), "--timing", timing,
+            "--link-delay-ms", str(link_delay_ms)]
+    for v in variants:
+        argv += ["--variant", v]
+    log = open(state_dir / "daemon.log", "ab")  # noqa: SIM115 - handed to the daemon
+    proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                            start_new_session=True)
+    log.close()
+    seen = 0
+    deadline = time.monotonic() + timeout
+    try:
+        while True:
+            lines = _progress_lines(state_dir)
+            for line in lines[seen:]:
+                if progress:
+                    progress(line)
+            seen = len(lines)
+            if any(line.endswith(" READY") for line in lines):
+                return Endpoints.load(state_dir / "endpoints.json")
+            failed = [line for line in lines if " FAILED: " in line]
+            if failed or proc.poll() is not None:
+                tail = _tail(state_dir / "daemon.log", 30)
+                reason = failed[0].split(" FAILED: ", 1)[1] if failed else f"daemon exited with {proc.returncode}"
+                raise SandboxError(f"sandbox failed to come up: {reason}\n--- daemon.log (tail) ---\n{tail}")
+            if time.monotonic() > deadline:
+                raise TimeoutExceeded("sandbox up", timeout)
+            time.sleep(0.2)
+    except BaseException:
+        down(state_dir)
+        raise
+
+
+def down(state_dir: Path, timeout: float = 60.0) -> int:
+    """Stop the daemon (it tears everything down); then kill whatever is still recorded."""
+    state_dir = Path(state_dir)
+    pid = daemon_pid(state_dir)
+    if pid is not None:
+        try:
+            os.kill(pid, signal.SIGTERM)
+        except ProcessLookupError:
+            pass
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and pid_alive(pid):
+            time.sleep(0.1)
+        if pgid_alive(pid):
+            kill_group(pid)
+    return clean(state_dir)
+
+
+def clean(state_dir: Path) -> int:
+    """Kill every process a (possibly crashed) sandbox recorded; returns how many were alive."""
+    n = kill_recorded(state_dir)
+    (state_dir / "endpoints.json").unlink(missing_ok=True)
+    return n
+
+
+def admin(endpoints: Endpoints, path: str, method: str = "GET", timeout: float = 300.0) -> Any:
+    """Call the daemon's admin API (status, reset) on loopback."""
+    if not endpoints.admin_url:
+        raise SandboxError("this sandbox has no admin endpoint")
+    req = urllib.request.Request(endpoints.admin_url + path, method=method, data=b"" if method == "POST" else None)
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as resp:
+            return json.loads(resp.read())
+    except urllib.error.HTTPError as exc:
+        raise SandboxError(f"sandbox {path} failed: {exc.read().decode(errors='replace')[:500]}") from exc
+    except OSError as exc:
+        raise SandboxError(f"sandbox admin API unreachable at {endpoints.admin_url}: {exc}") from exc
+
+
+def _progress_lines(state_dir: Path) -> list[str]:
+    try:
+        return (state_dir / "progress.log").read_text().splitlines()
+    except FileNotFoundError:
+        return []
+
+
+def _tail(path: Path, n: int) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-n:])
+    except FileNotFoundError:
+        return ""

@@ -1,0 +1,365 @@
+"""The controller: turns control-plane (moto) state into a real data plane, continuously.
+
+It runs in the sandbox daemon next to the control plane and reads moto's models directly
+(no HTTP round trip), so a ``TerminateInstances`` call is a killed process within one tick.
+Every change it makes is written to the ground-truth event log.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import sys
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from gameday.sandbox.events import EventLog
+from gameday.sandbox.timing import TimingProfile
+from gameday.util.net import LOOPBACK, free_port
+from gameday.util.procs import ProcessRegistry
+
+log = logging.getLogger("gameday.controller")
+
+ACCOUNT = "123456789012"
+RUNNING = "running"
+GONE = ("terminated", "shutting-down")
+
+
+@dataclass
+class InstanceProc:
+    """One EC2 instance's process: the reference service on its own loopback port."""
+
+    instance_id: str
+    service: str
+    region: str
+    az: str
+    port: int
+    started_at: float
+    died_at: float | None = None     # when its process was seen dead without us killing it
+    stopped: bool = False
+
+
+@dataclass
+class Variant:
+    """Deliberately broken sandboxes, so tests can prove the drills catch regressions."""
+
+    synchronous_standby: bool = True   # False: the Multi-AZ standby replicates asynchronously
+    router_health_checks: bool = True  # False: the global router never checks the ALBs
+    replica_reads: bool = True         # False: services in the recovery region ignore the replica
+    link_delay_ms: float = 0.0         # one-way delay of the inter-region replication link
+
+    @classmethod
+    def parse(cls, names: list[str], link_delay_ms: float = 0.0) -> Variant:
+        v = cls(link_delay_ms=link_delay_ms)
+        for n in names:
+            if n == "async-standby":
+                v.synchronous_standby = False
+            elif n == "no-router-health":
+                v.router_health_checks = False
+            elif n == "ignore-replica":
+                v.replica_reads = False
+            elif n:
+                from gameday.errors import ConfigError
+
+                raise ConfigError(f"unknown sandbox variant {n!r}", field="--variant",
+                                  hint="use async-standby, no-router-health or ignore-replica")
+        return v
+
+
+@dataclass
+class ServiceMap:
+    """Which moto objects belong to which service and region (from the Topology)."""
+
+    asg: dict[tuple[str, str], str] = field(default_factory=dict)           # (svc, region) -> asg name
+    target_group: dict[tuple[str, str], str] = field(default_factory=dict)  # (svc, region) -> tg arn
+    endpoint_group: dict[str, tuple[str, str]] = field(default_factory=dict)  # eg arn -> (svc, region)
+
+
+class Controller:
+    """Reconciles moto's EC2/ASG/ELBv2 state with instance processes and HAProxy, every tick."""
+
+    def __init__(self, *, state_dir: Path, registry: ProcessRegistry, events: EventLog, timing: TimingProfile,
+                 regions: tuple[str, str], services: list[str], smap: ServiceMap, albs: dict[tuple[str, str], Any],
+                 router: Any, pg: Any, instance_env: Callable[[str, str], tuple[list[str], dict[str, str]]],
+                 tick_s: float = 0.1) -> None:
+        self.state_dir = state_dir
+        self.registry = registry
+        self.events = events
+        self.timing = timing
+        self.regions = regions
+        self.services = services
+        self.smap = smap
+        self.albs = albs
+        self.router = router
+        self.pg = pg
+        self.instance_env = instance_env
+        self.tick_s = tick_s
+        self.instances: dict[str, InstanceProc] = {}
+        self.frozen: set[str] = set()
+        self._targets: dict[tuple[str, str], dict[str, int]] = {}
+        self._health: dict[tuple[str, str], dict[str, str]] = {}
+        self._active: dict[str, str | None] = {}
+        self._lock = threading.RLock()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.errors = 0
+
+    # -- moto access -------------------------------------------------------------------------
+    @staticmethod
+    def _asg_backend(region: str) -> Any:
+        from moto.autoscaling.models import autoscaling_backends
+
+        return autoscaling_backends[ACCOUNT][region]
+
+    @staticmethod
+    def _elbv2_backend(region: str) -> Any:
+        from moto.elbv2.models import elbv2_backends
+
+        return elbv2_backends[ACCOUNT][region]
+
+    # -- lifecycle ---------------------------------------------------------------------------
+    def start(self) -> None:
+        self.reconcile()
+        self._thread = threading.Thread(target=self._loop, name="controller", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+        with self._lock:
+            for iid in list(self.instances):
+                self.registry.kill(f"instance-{iid}")
+            self.instances.clear()
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            t = time.monotonic()
+            try:
+                self.reconcile()
+            except RuntimeError as exc:  # a moto dict changed under us; next tick sees it settled
+                log.debug("reconcile raced with the API: %s", exc)
+            except Exception:  # noqa: BLE001 - the loop must outlive one bad tick
+                self.errors += 1
+                log.exception("reconcile failed")
+            self._stop.wait(max(0.0, self.tick_s - (time.monotonic() - t)))
+
+    # -- the reconcile step ------------------------------------------------------------------
+    def reconcile(self) -> None:
+        with self._lock:
+            for (svc, region), asg_name in self.smap.asg.items():
+                if region in self.frozen:
+                    continue
+                self._reconcile_group(svc, region, asg_name)
+            for key, tg_arn in self.smap.target_group.items():
+                if key[1] in self.frozen:
+                    continue
+                self._reconcile_targets(key, tg_arn)
+            self._observe_health()
+            self._observe_router()
+
+    def _reconcile_group(self, svc: str, region: str, asg_name: str) -> None:
+        backend = self._asg_backend(region)
+        group = backend.autoscaling_groups.get(asg_name)
+        if group is None:
+            return
+        now = time.monotonic()
+        dead: list[str] = []
+        for st in list(group.instance_states):
+            inst = st.instance
+            iid = inst.id
+            proc = self.instances.get(iid)
+            state = inst.state
+            if state == RUNNING:
+                if proc is None:
+                    self._start_instance(iid, svc, region, inst.placement.zone if inst.placement else "")
+                elif proc.stopped:
+                    self._start_instance(iid, svc, region, proc.az, port=proc.port)
+                else:
+                    m = self.registry.procs.get(f"instance-{iid}")
+                    if m is not None and not m.alive():
+                        if proc.died_at is None:
+                            proc.died_at = now
+                            self.events.emit("instance_killed", instance=iid, service=svc, region=region,
+                                             how="process exited")
+                        if now - proc.died_at >= self.timing.s(self.timing.asg_replace_s):
+                            dead.append(iid)  # the ASG health check marks it unhealthy: replace
+            elif state in GONE:
+                if proc is not None and not proc.stopped:
+                    self._kill_instance(iid, svc, region, "terminated")
+                died = proc.died_at if proc and proc.died_at else None
+                if proc is not None and died is None:
+                    proc.died_at = now
+                    died = now
+                if died is None or now - died >= self.timing.s(self.timing.asg_replace_s):
+                    dead.append(iid)
+            elif state == "stopped" and proc is not None and not proc.stopped:
+                self._kill_instance(iid, svc, region, "stopped", sig=signal.SIGTERM)
+                proc.stopped = True
+        if dead:
+            self._replace(backend, group, dead, svc, region)
+        # instances that left the group (detached, or scale-in) and still run: kill them
+        members = {st.instance.id for st in group.instance_states}
+        for iid, proc in list(self.instances.items()):
+            if proc.service == svc and proc.region == region and iid not in members:
+                if not proc.stopped:
+                    self._kill_instance(iid, svc, region, "left group")
+                self.instances.pop(iid, None)
+                self.registry.forget(f"instance-{iid}")
+
+    def _replace(self, backend: Any, group: Any, dead: list[str], svc: str, region: str) -> None:
+        """ASG behaviour moto lacks: drop unhealthy instances, launch and register replacements."""
+        from moto.ec2.models import ec2_backends
+
+        ec2 = ec2_backends[ACCOUNT][region]
+        for iid in dead:
+            inst = ec2.get_instance_by_id(iid)
+            if inst is not None and inst.state == RUNNING:
+                ec2.terminate_instances([iid])
+        before = {st.instance.id for st in group.instance_states}
+        backend.detach_instances(group.name, dead, False)  # keeps desired capacity: launches new ones
+        for iid in dead:
+            proc = self.instances.pop(iid, None)
+            if proc is not None:
+                self.registry.forget(f"instance-{iid}")
+        backend.update_attached_target_groups(group.name)
+        for st in group.instance_states:
+            if st.instance.id not in before:
+                self.events.emit("target_registered", instance=st.instance.id, service=svc, region=region,
+                                 replaces=dead)
+
+    def _start_instance(self, iid: str, svc: str, region: str, az: str, port: int | None = None) -> None:
+        port = port or free_port()
+        argv, env = self.instance_env(svc, region)
+        argv = [*argv, "--instance-id", iid, "--port", str(port)]
+        log_path = self.state_dir / "logs" / f"{iid}.log"
+        log_path.parent.mkdir(parents=True, exist_ok=True)
+        name = f"instance-{iid}"
+        if name in self.registry.procs:
+            self.registry.forget(name)
+        self.registry.spawn(name, argv, env=env, log=log_path)
+        self.instances[iid] = InstanceProc(iid, svc, region, az, port, time.monotonic())
+        self.events.emit("instance_started", instance=iid, service=svc, region=region, az=az, port=port)
+
+    def _kill_instance(self, iid: str, svc: str, region: str, why: str, sig: int = signal.SIGKILL) -> None:
+        self.registry.kill(f"instance-{iid}", sig)
+        kind = "instance_stopped" if why == "stopped" else "instance_killed"
+        self.events.emit(kind, instance=iid, service=svc, region=region, how=why)
+
+    def _reconcile_targets(self, key: tuple[str, str], tg_arn: str) -> None:
+        from moto.ec2.models import ec2_backends
+
+        svc, region = key
+        backend = self._elbv2_backend(region)
+        tg = backend.target_groups.get(tg_arn)
+        if tg is None:
+            return
+        ec2 = ec2_backends[ACCOUNT][region]
+        stale = []
+        want: dict[str, int] = {}
+        for tid in list(tg.targets):
+            inst = ec2.get_instance_by_id(tid)
+            if inst is None or inst.state in GONE:
+                stale.append(tid)
+                continue
+            proc = self.instances.get(tid)
+            if proc is not None and not proc.stopped and proc.died_at is None:
+                want[tid] = proc.port
+        if stale:
+            tg.deregister_terminated_instances(stale)
+            for tid in stale:
+                self.events.emit("target_deregistered", instance=tid, service=svc, region=region)
+        if self._targets.get(key) != want:
+            self.albs[key].set_targets(want)
+            self._targets[key] = dict(want)
+
+    def _observe_health(self) -> None:
+        for key, alb in self.albs.items():
+            if key[1] in self.frozen:
+                continue
+            try:
+                health = alb.target_health()
+            except Exception as exc:  # noqa: BLE001 - a stopped HAProxy answers nothing this tick
+                log.debug("target_health %s: %s", key, exc)
+                continue
+            prev = self._health.get(key, {})
+            for tid, st in health.items():
+                if prev.get(tid) != st and st in ("healthy", "unhealthy"):
+                    self.events.emit(f"target_{st}", instance=tid, service=key[0], region=key[1])
+            self._health[key] = health
+
+    def _observe_router(self) -> None:
+        for svc in self.services:
+            try:
+                region = self.router.active_region(svc)
+            except Exception as exc:  # noqa: BLE001
+                log.debug("active_region %s: %s", svc, exc)
+                continue
+            prev = self._active.get(svc, "<unset>")
+            if region != prev:
+                if prev != "<unset>":
+                    self.events.emit("router_switched", service=svc, from_region=prev, to_region=region)
+                self._active[svc] = region
+
+    # -- queries -----------------------------------------------------------------------------
+    def target_health(self, tg_arn: str, target_id: str) -> str | None:
+        for key, arn in self.smap.target_group.items():
+            if arn == tg_arn:
+                return self._health.get(key, {}).get(target_id)
+        return None
+
+    def instances_in(self, region: str) -> list[InstanceProc]:
+        return [p for p in self.instances.values() if p.region == region]
+
+    def status(self) -> dict[str, Any]:
+        with self._lock:
+            return {
+                "frozen_regions": sorted(self.frozen),
+                "instances": [
+                    {"id": p.instance_id, "service": p.service, "region": p.region, "az": p.az, "port": p.port,
+                     "state": "stopped" if p.stopped else ("dead" if p.died_at else "running"),
+                     "health": self._health.get((p.service, p.region), {}).get(p.instance_id, "-")}
+                    for p in sorted(self.instances.values(), key=lambda p: (p.service, p.region, p.instance_id))
+                ],
+                "routing": dict(self._active),
+                "reconcile_errors": self.errors,
+            }
+
+    # -- region outage -----------------------------------------------------------------------
+    def freeze_region(self, region: str) -> None:
+        """Every process of the region stops answering (SIGSTOP): a partition, not a refusal."""
+        with self._lock:
+            if region in self.frozen:
+                return
+            self.frozen.add(region)
+            for p in self.instances_in(region):
+                self.registry.signal(f"instance-{p.instance_id}", signal.SIGSTOP)
+            for (_svc, r), alb in self.albs.items():
+                if r == region:
+                    alb.freeze()
+            self.pg.freeze_region(region)
+            self.events.emit("region_down", region=region)
+
+    def thaw_region(self, region: str) -> None:
+        with self._lock:
+            if region not in self.frozen:
+                return
+            self.pg.thaw_region(region)
+            for (_svc, r), alb in self.albs.items():
+                if r == region:
+                    alb.thaw()
+            for p in self.instances_in(region):
+                self.registry.signal(f"instance-{p.instance_id}", signal.SIGCONT)
+            self.frozen.discard(region)
+            self.events.emit("region_up", region=region)
+
+
+def python_argv() -> list[str]:
+    return [sys.executable, "-m", "gameday.app"]
+
+
+__all__ = ["LOOPBACK", "Controller", "InstanceProc", "ServiceMap", "Variant", "python_argv"]

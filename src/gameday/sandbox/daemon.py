@@ -1,0 +1,522 @@
+"""The sandbox daemon: control plane + Terraform apply + data plane + controller in one process.
+
+Started in the background by ``gameday sandbox up`` (and by the pytest fixture), it writes
+``endpoints.json`` when everything is healthy and tears everything down on SIGTERM/SIGINT,
+also when start-up fails half-way.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import re
+import secrets
+import shutil
+import signal
+import sys
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+from gameday.errors import GamedayError, SandboxError
+from gameday.sandbox.controller import ACCOUNT, Controller, ServiceMap, Variant, python_argv
+from gameday.sandbox.events import EventLog
+from gameday.sandbox.timing import TimingProfile, get_profile
+from gameday.target import SANDBOX_CREDENTIALS, Endpoints
+from gameday.util.net import LOOPBACK, free_port
+from gameday.util.procs import ProcessRegistry, kill_recorded
+from gameday.util.redact import Secret
+
+log = logging.getLogger("gameday.sandbox")
+
+REPO_ROOT = Path(__file__).resolve().parents[3]
+
+
+def terraform_dir() -> Path:
+    """The Terraform root module (override with GAMEDAY_TERRAFORM_DIR)."""
+    env = os.environ.get("GAMEDAY_TERRAFORM_DIR")
+    return Path(env) if env else REPO_ROOT / "provision" / "terraform"
+
+
+class Sandbox:
+    """One two-region sandbox on this machine, living in ``state_dir``."""
+
+    def __init__(self, state_dir: Path, timing: TimingProfile, variant: Variant | None = None,
+                 progress: Any = None) -> None:
+        self.state_dir = Path(state_dir)
+        self.timing = timing
+        self.variant = variant or Variant()
+        self.progress = progress or (lambda msg: log.info(msg))
+        self.registry = ProcessRegistry(self.state_dir)
+        self.events = EventLog(self.state_dir / "events.jsonl")
+        self.password = Secret(secrets.token_urlsafe(18))
+        self.cp: Any = None
+        self.pg: Any = None
+        self.router: Any = None
+        self.albs: dict[tuple[str, str], Any] = {}
+        self.controller: Controller | None = None
+        self.topology: Any = None
+        self.endpoints: Endpoints | None = None
+        self.admin: ThreadingHTTPServer | None = None
+        self._fis_timers: dict[str, threading.Timer] = {}
+        self._fis_active: dict[str, tuple[str, str]] = {}  # experiment id -> (kind, region)
+        self._bg: list[threading.Thread] = []
+
+    # -- bring-up ----------------------------------------------------------------------------
+    def up(self) -> Endpoints:
+        t0 = time.monotonic()
+        from gameday.controlplane import ControlPlane
+
+        self.cp = ControlPlane()
+        self.cp.start()
+        self.progress(f"control plane at {self.cp.url}")
+        self.topology = self._provision()
+        self.progress(f"terraform applied in {time.monotonic() - t0:.1f} s")
+        self._start_database()
+        self.progress(f"PostgreSQL primary, synchronous standby and cross-region replica streaming "
+                      f"({time.monotonic() - t0:.1f} s)")
+        smap = self._service_map()
+        self._start_load_balancers(smap)
+        self._start_router()
+        self.controller = Controller(
+            state_dir=self.state_dir, registry=self.registry, events=self.events, timing=self.timing,
+            regions=(self.topology.primary_region, self.topology.recovery_region),
+            services=list(self.topology.services), smap=smap, albs=self.albs, router=self.router, pg=self.pg,
+            instance_env=self._instance_env,
+        )
+        self._install_hooks(smap)
+        self.controller.start()
+        self._wait_healthy()
+        self.endpoints = self._endpoints()
+        self._start_admin()
+        self.endpoints = self._endpoints()
+        self.endpoints.save(self.state_dir / "endpoints.json")
+        self.events.emit("sandbox_up", seconds=round(time.monotonic() - t0, 3), timing=self.timing.name)
+        self.progress(f"sandbox up: all services healthy in {time.monotonic() - t0:.1f} s")
+        return self.endpoints
+
+    def _provision(self) -> Any:
+        from gameday.provision.sandbox import apply_sandbox_stack
+
+        return apply_sandbox_stack(self.cp.url, self.state_dir / "terraform", self.password,
+                                   progress=self.progress)
+
+    def _start_database(self) -> None:
+        from gameday.sandbox.postgres import PgCluster
+
+        topo = self.topology
+        self.pg = PgCluster(
+            self.state_dir / "pg", self.registry, self.events,
+            primary_region=topo.primary_region, recovery_region=topo.recovery_region,
+            password=str(self.password), db_name=topo.database.db_name, user=topo.database.username,
+            link_delay_ms=self.variant.link_delay_ms, synchronous=self.variant.synchronous_standby,
+            failover_delay_s=self.timing.s(self.timing.db_failover_s),
+            failover_detect_s=self.timing.s(self.timing.db_crash_detect_s),
+        )
+        self.pg.start()
+
+    def _service_map(self) -> ServiceMap:
+        smap = ServiceMap()
+        for name, svc in self.topology.services.items():
+            for region, sr in svc.regions.items():
+                smap.asg[(name, region)] = sr.asg_name
+                smap.target_group[(name, region)] = sr.target_group_arn
+            for region, arn in svc.endpoint_group_arns.items():
+                smap.endpoint_group[arn] = (name, region)
+        return smap
+
+    def _start_load_balancers(self, smap: ServiceMap) -> None:
+        from moto.elbv2.models import elbv2_backends
+
+        from gameday.sandbox.haproxy import AlbProxy, HealthCheck
+
+        for (svc, region), tg_arn in smap.target_group.items():
+            tg = elbv2_backends[ACCOUNT][region].target_groups[tg_arn]
+            hc = HealthCheck(
+                path=tg.healthcheck_path or "/health",
+                interval_s=self.timing.interval(float(tg.healthcheck_interval_seconds or 30)),
+                timeout_s=self.timing.interval(float(tg.healthcheck_timeout_seconds or 5)),
+                healthy_threshold=int(tg.healthy_threshold_count or 5),
+                unhealthy_threshold=int(tg.unhealthy_threshold_count or 2),
+            )
+            alb = AlbProxy(f"alb-{svc}-{region}", self.state_dir / "haproxy", self.registry, hc)
+            alb.start()
+            self.albs[(svc, region)] = alb
+        self.progress(f"{len(self.albs)} load balancers (HAProxy) listening")
+
+    def _start_router(self) -> None:
+        from gameday.controlplane.globalaccelerator.models import ga_backends
+        from gameday.sandbox.haproxy import GlobalRouter, HealthCheck
+
+        topo = self.topology
+        primary, recovery = topo.primary_region, topo.recovery_region
+        self.router = GlobalRouter(self.state_dir / "haproxy", self.registry,
+                                   health_checks=self.variant.router_health_checks)
+        backend = ga_backends[ACCOUNT]
+        for name, svc in topo.services.items():
+            eg = backend.endpoint_groups.get(svc.endpoint_group_arns[primary]) if hasattr(
+                backend, "endpoint_groups") else None
+            interval = float(getattr(eg, "health_check_interval_seconds", 30) or 30)
+            threshold = int(getattr(eg, "threshold_count", 3) or 3)
+            path = getattr(eg, "health_check_path", None) or "/health"
+            hc = HealthCheck(path=path, interval_s=self.timing.interval(interval),
+                             timeout_s=self.timing.interval(min(interval, 5.0)),
+                             healthy_threshold=threshold, unhealthy_threshold=threshold)
+            self.router.add_service(name, primary, self.albs[(name, primary)].port,
+                                    recovery, self.albs[(name, recovery)].port, hc)
+        self.router.start()
+        self.progress("global router (HAProxy) listening")
+
+    def _instance_env(self, svc: str, region: str) -> tuple[list[str], dict[str, str]]:
+        topo = self.topology
+        reader_region = region if (self.variant.replica_reads or region == topo.primary_region) \
+            else topo.primary_region
+        argv = [*python_argv(), "--service", svc, "--region", region,
+                "--db-writer", f"{LOOPBACK}:{self.pg.writer_port(region)}",
+                "--db-reader", f"{LOOPBACK}:{self.pg.reader_port(reader_region)}",
+                "--db-name", topo.database.db_name, "--db-user", topo.database.username]
+        queue = topo.queues.get(region)
+        if queue:
+            argv += ["--queue-url", queue, "--sqs-endpoint", self.cp.url]
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "GAMEDAY_DB"))}
+        env.update(SANDBOX_CREDENTIALS)
+        env.update({"AWS_REGION": region, "AWS_DEFAULT_REGION": region, "GAMEDAY_DB_PASSWORD": str(self.password)})
+        return argv, env
+
+    def _wait_healthy(self, timeout: float = 120.0) -> None:
+        assert self.controller is not None
+        deadline = time.monotonic() + timeout
+        want = {(s, r) for s in self.topology.services for r in self.topology.regions}
+        while time.monotonic() < deadline:
+            healthy = {key for key, alb in self.albs.items()
+                       if any(v == "healthy" for v in alb.target_health().values())}
+            routed = all(self.router.active_region(s) == self.topology.primary_region
+                         for s in self.topology.services)
+            if healthy >= want and routed:
+                return
+            time.sleep(0.1)
+        raise SandboxError(f"services not healthy after {timeout:.0f} s: "
+                           f"{json.dumps(self.controller.status()['instances'])[:2000]}")
+
+    def _endpoints(self) -> Endpoints:
+        topo = self.topology
+        return Endpoints(
+            kind="sandbox", primary_region=topo.primary_region, recovery_region=topo.recovery_region,
+            aws_endpoint_url=self.cp.url,
+            services={s: f"http://{LOOPBACK}:{self.router.service_port(s)}" for s in topo.services},
+            regional={s: {r: f"http://{LOOPBACK}:{self.albs[(s, r)].port}" for r in topo.regions}
+                      for s in topo.services},
+            db_writer={r: f"{LOOPBACK}:{self.pg.writer_port(r)}" for r in topo.regions},
+            db_reader={r: f"{LOOPBACK}:{self.pg.reader_port(r)}" for r in topo.regions},
+            events_path=str(self.state_dir / "events.jsonl"), state_dir=str(self.state_dir),
+            admin_url=f"http://{LOOPBACK}:{self.admin.server_address[1]}" if self.admin else None,
+        )
+
+    # -- AWS API calls that take real effect -------------------------------------------------
+    def _install_hooks(self, smap: ServiceMap) -> None:
+        hooks = self.cp.hooks
+        hooks.after("rds", "RebootDBInstance", self._on_reboot_db)
+        hooks.after("rds", "PromoteReadReplica", self._on_promote_replica)
+        hooks.after("globalaccelerator", "UpdateEndpointGroup", lambda call: self._on_dial(call, smap))
+        hooks.after("fis", "StartExperiment", self._on_fis_start)
+        hooks.after("fis", "StopExperiment", self._on_fis_stop)
+        hooks.after("ec2", "TerminateInstances", lambda call: self._kick())
+        hooks.after("ec2", "StopInstances", lambda call: self._kick())
+        hooks.after("autoscaling", "SetDesiredCapacity", lambda call: self._kick())
+        self._patch_target_health()
+
+    def _kick(self) -> None:
+        """Reconcile now rather than at the next tick, so API faults take effect at once."""
+        if self.controller is not None:
+            self._background(self.controller.reconcile, "reconcile")
+
+    def _background(self, fn: Any, name: str) -> None:
+        def run() -> None:
+            try:
+                fn()
+            except Exception:  # noqa: BLE001 - logged; the API call was already answered
+                log.exception("%s failed", name)
+        t = threading.Thread(target=run, name=name, daemon=True)
+        t.start()
+        self._bg.append(t)
+
+    def _on_reboot_db(self, call: Any) -> None:
+        if call.status >= 300:
+            return
+        force = str(call.params.get("ForceFailover", "false")).lower() == "true"
+        if call.params.get("DBInstanceIdentifier") != self.topology.database.primary_identifier:
+            return
+        if force:
+            self.events.emit("fault_injected", fault="rds_reboot_failover", db=call.params.get("DBInstanceIdentifier"))
+            self._background(lambda: self.pg.failover("reboot with failover"), "db-failover")
+        else:
+            self.events.emit("fault_injected", fault="rds_reboot", db=call.params.get("DBInstanceIdentifier"))
+            self._background(self.pg.restart_primary, "db-reboot")
+
+    def _on_promote_replica(self, call: Any) -> None:
+        if call.status >= 300 or call.params.get("DBInstanceIdentifier") != self.topology.database.replica_identifier:
+            return
+        self._background(self.pg.promote_replica, "db-promote-replica")
+
+    def _on_dial(self, call: Any, smap: ServiceMap) -> None:
+        arn = call.params.get("EndpointGroupArn")
+        dial = call.params.get("TrafficDialPercentage")
+        if call.status >= 300 or arn not in smap.endpoint_group or dial is None:
+            return
+        svc, region = smap.endpoint_group[arn]
+        self.router.set_traffic_dial(svc, region, float(dial))
+        self.events.emit("traffic_dial_changed", service=svc, region=region, percent=float(dial))
+
+    def _fis_experiment(self, call: Any) -> tuple[str, Any, dict[str, str]] | None:
+        from moto.fis.models import fis_backends
+
+        backend = fis_backends[ACCOUNT][call.region]
+        template_id = call.params.get("experimentTemplateId")
+        exps = [e for e in backend.experiments.values() if e.experiment_template_id == template_id]
+        if not exps:
+            return None
+        exp = max(exps, key=lambda e: e.creation_time)
+        template = backend.experiment_templates.get(template_id)
+        tags = backend.tagger.get_tag_dict_for_resource(template.arn) if template else {}
+        return exp.id, exp, tags
+
+    def _on_fis_start(self, call: Any) -> None:
+        if call.status >= 300:
+            return
+        found = self._fis_experiment(call)
+        if found is None:
+            return
+        exp_id, exp, tags = found
+        for action in (exp.actions or {}).values():
+            action_id = action.get("actionId", "")
+            params = action.get("parameters", {}) or {}
+            region = tags.get("gameday:region") or params.get("region") or call.region
+            duration = _iso_duration_s(params.get("duration", ""))
+            if action_id == "aws:network:disrupt-connectivity":
+                self._fis_active[exp_id] = ("region", region)
+                self.events.emit("fault_injected", fault="region_outage", region=region, experiment=exp_id)
+                self._background(lambda r=region: self.controller.freeze_region(r), "region-down")  # type: ignore[union-attr]
+            elif action_id == "aws:network:route-table-disrupt-cross-region-connectivity":
+                self._fis_active[exp_id] = ("link", region)
+                self.events.emit("fault_injected", fault="link_cut", region=region, experiment=exp_id)
+                self._background(self.pg.cut_link, "link-cut")
+            else:
+                continue
+            if duration:
+                timer = threading.Timer(duration, self._end_fis, args=(exp_id,))
+                timer.daemon = True
+                self._fis_timers[exp_id] = timer
+                timer.start()
+
+    def _on_fis_stop(self, call: Any) -> None:
+        exp_id = call.params.get("id") or call.params.get("Id")
+        if exp_id is None:
+            return
+        self._background(lambda: self._end_fis(str(exp_id)), "fis-stop")
+
+    def _end_fis(self, exp_id: str) -> None:
+        timer = self._fis_timers.pop(exp_id, None)
+        if timer is not None:
+            timer.cancel()
+        active = self._fis_active.pop(exp_id, None)
+        if active is None:
+            return
+        kind, region = active
+        if kind == "region":
+            assert self.controller is not None
+            self.controller.thaw_region(region)
+        else:
+            self.pg.heal_link()
+
+    def _patch_target_health(self) -> None:
+        """moto reports every target healthy; answer from what HAProxy actually sees."""
+        from moto.elbv2 import models as elb_models
+
+        sandbox = self
+        original = elb_models.FakeTargetGroup.health_for
+        if getattr(original, "_gameday", False):
+            return
+
+        def health_for(tg: Any, target: dict[str, Any], ec2_backend: Any) -> Any:
+            status = original(tg, target, ec2_backend)
+            ctl = sandbox.controller
+            if ctl is None or status.status != "healthy":
+                return status
+            seen = ctl.target_health(tg.arn, target["Id"])
+            if seen == "unhealthy":
+                status.status, status.reason = "unhealthy", "Target.FailedHealthChecks"
+                status.description = "Health checks failed"
+            elif seen in (None, "initial"):
+                status.status, status.reason = "initial", "Elb.RegistrationInProgress"
+                status.description = "Target registration is in progress"
+            return status
+
+        health_for._gameday = True  # type: ignore[attr-defined]
+        elb_models.FakeTargetGroup.health_for = health_for  # type: ignore[method-assign]
+
+    # -- admin API (status, reset) -----------------------------------------------------------
+    def _start_admin(self) -> None:
+        sandbox = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args: Any) -> None:
+                return
+
+            def _send(self, code: int, body: Any) -> None:
+                data = json.dumps(body, default=str).encode()
+                self.send_response(code)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def do_GET(self) -> None:
+                if self.path == "/status":
+                    self._send(200, sandbox.status())
+                else:
+                    self._send(404, {"error": "not found"})
+
+            def do_POST(self) -> None:
+                try:
+                    if self.path == "/reset":
+                        sandbox.reset()
+                        self._send(200, sandbox.status())
+                    else:
+                        self._send(404, {"error": "not found"})
+                except GamedayError as exc:
+                    self._send(500, {"error": str(exc)})
+
+        self.admin = ThreadingHTTPServer((LOOPBACK, free_port()), Handler)
+        self.admin.daemon_threads = True
+        threading.Thread(target=self.admin.serve_forever, name="admin", daemon=True).start()
+
+    def status(self) -> dict[str, Any]:
+        ctl = self.controller.status() if self.controller else {}
+        routing = {}
+        if self.router is not None and self.topology is not None:
+            for s in self.topology.services:
+                try:
+                    routing[s] = self.router.active_region(s)
+                except Exception:  # noqa: BLE001
+                    routing[s] = None
+        db = []
+        if self.pg is not None:
+            try:
+                db = [n.to_dict() if hasattr(n, "to_dict") else dict(vars(n)) for n in self.pg.status()]
+            except Exception as exc:  # noqa: BLE001
+                db = [{"error": str(exc)}]
+        return {"timing": self.timing.name, "routing": routing, "database": db, **ctl,
+                "endpoints": self.endpoints.to_dict() if self.endpoints else None}
+
+    def reset(self) -> None:
+        """Back to the steady state between drills: regions up, dials 100, database roles restored."""
+        assert self.controller is not None
+        for exp_id in list(self._fis_active):
+            self._end_fis(exp_id)
+        for region in list(self.controller.frozen):
+            self.controller.thaw_region(region)
+        for s in self.topology.services:
+            for r in self.topology.regions:
+                self.router.set_traffic_dial(s, r, 100.0)
+        self.pg.reset()
+        self._wait_healthy()
+
+    # -- teardown ----------------------------------------------------------------------------
+    def down(self) -> None:
+        """Stop everything; safe to call twice and after a half-finished up()."""
+        for t in list(self._fis_timers.values()):
+            t.cancel()
+        steps = [
+            ("admin", lambda: self.admin and self.admin.shutdown()),
+            ("controller", lambda: self.controller and self.controller.stop()),
+            ("router", lambda: self.router and self.router.stop()),
+            ("albs", lambda: [alb.stop() for alb in self.albs.values()]),
+            ("database", lambda: self.pg and self.pg.stop()),
+            ("control plane", lambda: self.cp and self.cp.stop()),
+            ("processes", self.registry.kill_all),
+        ]
+        for name, fn in steps:
+            try:
+                fn()
+            except Exception:  # noqa: BLE001 - keep tearing down the rest
+                log.exception("teardown of %s failed", name)
+        try:
+            self.events.emit("sandbox_down")
+        finally:
+            self.events.close()
+
+
+def _iso_duration_s(text: str) -> float:
+    """Seconds of an ISO 8601 duration like PT2M or PT30S (FIS's format); 0 when absent."""
+    m = re.fullmatch(r"PT(?:(\d+(?:\.\d+)?)H)?(?:(\d+(?:\.\d+)?)M)?(?:(\d+(?:\.\d+)?)S)?", text or "")
+    if not m or not any(m.groups()):
+        return 0.0
+    h, mi, s = (float(g) if g else 0.0 for g in m.groups())
+    return h * 3600 + mi * 60 + s
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Daemon entry point: ``python -m gameday.sandbox.daemon --state-dir D --timing fast``."""
+    ap = argparse.ArgumentParser(prog="gameday-sandbox-daemon")
+    ap.add_argument("--state-dir", required=True, type=Path)
+    ap.add_argument("--timing", default="fast")
+    ap.add_argument("--variant", action="append", default=[])
+    ap.add_argument("--link-delay-ms", type=float, default=20.0)
+    args = ap.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    state: Path = args.state_dir
+    state.mkdir(parents=True, exist_ok=True)
+    progress_path = state / "progress.log"
+
+    def progress(msg: str) -> None:
+        with open(progress_path, "a", encoding="utf-8") as fh:
+            fh.write(f"{time.strftime('%H:%M:%S')} {msg}\n")
+        log.info(msg)
+
+    stop = threading.Event()
+
+    def on_signal(signum: int, _frame: Any) -> None:
+        stop.set()
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    (state / "daemon.json").write_text(json.dumps({"pid": os.getpid(), "pgid": os.getpgid(0)}))
+    sandbox = Sandbox(state, get_profile(args.timing), Variant.parse(args.variant, args.link_delay_ms), progress)
+    code = 0
+    try:
+        sandbox.up()
+        progress("READY")
+        while not stop.is_set():
+            stop.wait(1.0)
+    except KeyboardInterrupt:
+        progress("stopping")
+    except GamedayError as exc:
+        progress(f"FAILED: {exc}")
+        code = 1
+    except Exception as exc:  # noqa: BLE001 - reported, then torn down
+        log.exception("sandbox failed")
+        progress(f"FAILED: {type(exc).__name__}: {exc}")
+        code = 1
+    finally:
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        sandbox.down()
+        kill_recorded(state)
+        (state / "endpoints.json").unlink(missing_ok=True)
+        progress("DOWN")
+    return code
+
+
+def remove_state(state_dir: Path) -> None:
+    """Delete a sandbox's state directory after its processes are gone."""
+    kill_recorded(state_dir)
+    shutil.rmtree(state_dir, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

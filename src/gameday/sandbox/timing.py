@@ -1,0 +1,47 @@
+"""Timing profiles: AWS's documented defaults, or the same behaviour scaled down.
+
+``aws`` keeps real-world durations (a drill takes minutes); ``fast`` multiplies every
+duration by one factor so the *shape* of each failure and recovery is kept while a
+whole drill takes seconds. Health-check settings come from the Terraform target groups
+and accelerators and are scaled by the same factor.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from gameday.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class TimingProfile:
+    """Durations (seconds, before scaling) of what AWS does on its own, plus the scale."""
+
+    name: str
+    scale: float
+    db_failover_s: float = 60.0        # RDS Multi-AZ failover: 60-120 s documented
+    db_crash_detect_s: float = 30.0    # how long RDS takes to notice a dead primary
+    asg_replace_s: float = 60.0        # unhealthy instance noticed and a replacement launched
+    instance_boot_s: float = 0.0       # extra boot time of a new instance (process start is real)
+    min_interval_s: float = 0.1        # floor of any scaled health-check interval
+
+    def s(self, seconds: float) -> float:
+        """Scale a real-world duration to this profile."""
+        return seconds * self.scale
+
+    def interval(self, seconds: float) -> float:
+        return max(self.min_interval_s, seconds * self.scale)
+
+
+PROFILES = {
+    "aws": TimingProfile("aws", 1.0),
+    "fast": TimingProfile("fast", 0.02, db_failover_s=60.0, db_crash_detect_s=20.0, asg_replace_s=60.0),
+}
+
+
+def get_profile(name: str) -> TimingProfile:
+    try:
+        return PROFILES[name]
+    except KeyError:
+        raise ConfigError(f"unknown timing profile {name!r}", field="timing",
+                          hint=f"use one of: {', '.join(sorted(PROFILES))}") from None
