@@ -23,6 +23,8 @@ from gameday.analysis.rto import RtoResult
 _REGION_COLOURS = ["#1f77b4", "#2ca02c", "#9467bd", "#17becf", "#8c564b", "#bcbd22"]
 _FAILED = "#d62728"
 _UNKNOWN = "#ff7f0e"
+_FAULT = "0.25"
+_MARK = "#e6007e"
 
 
 def recovery_marks_from(rto: Mapping[str, Mapping[str, RtoResult]], kind: str = "all") -> dict[str, float]:
@@ -38,12 +40,14 @@ def recovery_marks_from(rto: Mapping[str, Mapping[str, RtoResult]], kind: str = 
 def plot_timeline(requests: Iterable[Request | Mapping[str, Any]], out_png: str | os.PathLike[str], *,
                   fault_start: float, fault_end: float | None = None,
                   recovery_marks: Mapping[str, float] | None = None, bucket_s: float = 1.0,
-                  title: str = "gameday drill timeline", services: Iterable[str] | None = None) -> Path:
+                  title: str = "gameday drill timeline", services: Iterable[str] | None = None,
+                  xlim: tuple[float, float] | None = None) -> Path:
     """Write the timeline PNG and return its path.
 
     ``recovery_marks`` maps a label to an absolute (wall-clock) time; a label equal to a service
     name or starting with ``"<service>/"`` is drawn on that service's row only, any other label
-    on every row.
+    on every row. ``xlim`` zooms the time axis (seconds relative to the fault), useful when a
+    short fault sits in an hour of probes.
     """
     # Figure without pyplot: no global backend state, safe in threads and headless runs.
     from matplotlib.artist import Artist
@@ -61,14 +65,25 @@ def plot_timeline(requests: Iterable[Request | Mapping[str, Any]], out_png: str 
     axes = fig.subplots(rows, 1, sharex=True, squeeze=False)
     t_lo = min((r.t0 for r in reqs), default=fault_start) - fault_start
     t_hi = max((r.t0 for r in reqs), default=fault_start + 1) - fault_start
+    by_service: dict[str, list[Request]] = {n: [] for n in names}
+    for r in reqs:
+        if r.service in by_service:
+            by_service[r.service].append(r)
     for ax, svc in zip(axes[:, 0], names, strict=False):
-        s = series(reqs, svc)
-        ax.set_ylim(0, 1.05)
+        mine = by_service[svc]
+        s = series(mine, svc)
+        ax.set_ylim(0, 1.16)
+        ax.set_yticks([0, 0.25, 0.5, 0.75, 1.0])
         ax.set_ylabel(svc, fontsize=11, fontweight="bold")
         ax.grid(alpha=0.3)
+        # The fault is a dark bar above the data (the stacked area fills the plot) plus edge lines.
+        f_hi = (fault_end - fault_start) if fault_end is not None else t_hi + bucket_s
+        ax.fill_between([0.0, f_hi], 1.035, 1.14, color=_FAULT, zorder=3)
+        ax.text(0.0, 1.0875, " fault", color="white", fontsize=8, va="center", ha="left", zorder=4,
+                clip_on=True)
+        ax.axvline(0.0, color=_FAULT, lw=1.5, zorder=3)
         if fault_end is not None:
-            ax.axvspan(0.0, fault_end - fault_start, color="0.85", zorder=0)
-        ax.axvline(0.0, color="k", lw=1.2, zorder=3)
+            ax.axvline(f_hi, color=_FAULT, lw=1.5, ls="-.", zorder=3)
         if len(s) == 0:
             ax.text(0.5, 0.5, "no requests", transform=ax.transAxes, ha="center", va="center")
             continue
@@ -98,7 +113,7 @@ def plot_timeline(requests: Iterable[Request | Mapping[str, Any]], out_png: str 
         ax.stackplot(x, np.nan_to_num(np.vstack(layers)), colors=colours, step="post", alpha=0.55,
                      labels=labels, zorder=1)
         for kind, style in (("read", "-"), ("write", "--")):
-            ks = series(reqs, svc, kind)
+            ks = series(mine, svc, kind)
             if len(ks) == 0:
                 continue
             kk = np.floor((ks.t0 - fault_start) / bucket_s).astype(np.int64) - kmin
@@ -108,17 +123,17 @@ def plot_timeline(requests: Iterable[Request | Mapping[str, Any]], out_png: str 
         for label, at in marks.items():
             if label == svc or label.startswith(f"{svc}/") or label.split("/")[0] not in names:
                 rel = at - fault_start
-                ax.axvline(rel, color="#e377c2", ls=":", lw=2, zorder=5)
-                ax.text(rel, 1.02, f" {label}: {rel:.1f}s", color="#c2185b", fontsize=8, va="bottom",
-                        ha="left", clip_on=False)
+                ax.axvline(rel, color=_MARK, ls="--", lw=2, zorder=5)
+                ax.text(rel, 0.5, f" {label} recovered +{rel:.1f}s ", color=_MARK, fontsize=9, va="center",
+                        ha="left", zorder=6, bbox={"facecolor": "white", "edgecolor": _MARK, "alpha": 0.85})
     handles: list[Artist] = [Patch(color=colour[r], alpha=0.55, label=f"ok via {r}") for r in all_regions]
     handles += [Patch(color=_UNKNOWN, alpha=0.55, label="unknown (timeout)"),
                 Patch(color=_FAILED, alpha=0.55, label="failed"),
-                Patch(color="0.85", label="fault")]
+                Patch(color=_FAULT, label="fault (start solid, end dash-dot)")]
     handles += [Line2D([], [], color="k", lw=1.3, label="success ratio (read)"),
                 Line2D([], [], color="k", ls="--", lw=1.3, label="success ratio (write)"),
-                Line2D([], [], color="#e377c2", ls=":", lw=2, label="recovered")]
-    axes[0, 0].set_xlim(t_lo, t_hi + bucket_s)
+                Line2D([], [], color=_MARK, ls="--", lw=2, label="recovered (RTO)")]
+    axes[0, 0].set_xlim(*(xlim if xlim is not None else (t_lo, t_hi + bucket_s)))
     axes[-1, 0].set_xlabel("seconds since fault start")
     fig.suptitle(title, fontsize=13)
     fig.legend(handles=handles, loc="lower center", ncol=min(len(handles), 5), fontsize=9, frameon=False)

@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 
 from gameday.analysis._series import Series, series
-from gameday.analysis.models import Request, as_requests, jsonable
+from gameday.analysis.models import Request, jsonable
 from gameday.errors import ConfigError
 
 NO_REGION = "unknown"
@@ -185,7 +185,7 @@ def routing_summary(requests: Iterable[Request | Mapping[str, Any]], service: st
     ``stayed`` = never served from another region before, during or after the fault."""
     if not min_stable_s > 0:
         raise ConfigError(f"min_stable_s must be > 0, got {min_stable_s}", field="min_stable_s")
-    s = series(as_requests(requests), service)
+    s = series(requests, service)
     sw = _switches(s, min_stable_s, majority)
     if len(s) == 0:
         return RoutingResult(service=service, primary_region=primary_region, fault_start=fault_start,
