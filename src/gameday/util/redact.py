@@ -6,7 +6,7 @@ import re
 from typing import Any
 
 REDACTED = "***REDACTED***"
-SENSITIVE_KEYS = re.compile(r"(pass(word)?|secret|token|credential|private_key)", re.IGNORECASE)
+SENSITIVE_KEYS = re.compile(r"(password|passwd|secret|token|credential|private_key)", re.IGNORECASE)
 
 
 class Secret(str):

@@ -1,0 +1,188 @@
+"""One drill, end to end: steady state, load, experiment, read-back, analysis, SLO verdicts.
+
+Each phase is an allure step; everything a run produces (timeline, ledger, chaos journal,
+locust reports, plot, summary) lands in the run's folder as it happens.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from gameday.errors import DrillError
+from gameday.target import Endpoints
+from gameday.util.redact import redact
+
+REPO_ROOT = Path(__file__).resolve().parents[3]
+EXPERIMENTS_DIR = Path(os.environ.get("GAMEDAY_EXPERIMENTS_DIR", REPO_ROOT / "experiments"))
+READBACK_BATCH = 200
+
+
+@dataclass
+class DrillResult:
+    """What a drill measured and how each SLO fared; ``passed`` is the verdict."""
+
+    scenario: str
+    run_dir: Path
+    fault_start: float
+    fault_end: float | None
+    results: dict[str, Any]
+    verdicts: list[Any] = field(default_factory=list)
+    chaos_status: str = "unknown"
+
+    @property
+    def passed(self) -> bool:
+        return all(v.passed for v in self.verdicts)
+
+    def breaches(self) -> list[Any]:
+        return [v for v in self.verdicts if not v.passed]
+
+
+def http_ok(url: str, timeout: float = 2.0) -> tuple[bool, dict[str, str]]:
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as resp:
+            return 200 <= resp.status < 300, dict(resp.headers.items())
+    except (urllib.error.URLError, OSError):
+        return False, {}
+
+
+def steady_state(endpoints: Endpoints, timeout: float = 60.0) -> dict[str, str]:
+    """Every service healthy through its global URL and served from the primary region."""
+    deadline = time.monotonic() + timeout
+    last: dict[str, str] = {}
+    while time.monotonic() < deadline:
+        last = {}
+        for svc, url in endpoints.services.items():
+            ok, headers = http_ok(url.rstrip("/") + "/health")
+            last[svc] = headers.get("X-Gameday-Region", "") if ok else "unhealthy"
+        if all(r == endpoints.primary_region for r in last.values()):
+            return last
+        time.sleep(0.2)
+    raise DrillError(f"steady state not reached within {timeout:.0f} s: {last}")
+
+
+def chaos_env(endpoints: Endpoints, topology: Any, password: str | None, extra: dict[str, Any]) -> dict[str, str]:
+    """Environment that fills the experiments' configuration (see experiments/README.md)."""
+    from gameday.chaos.config import experiment_env
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    env.update(endpoints.aws_env())
+    env.update(experiment_env(endpoints, topology, extra))
+    if password:
+        env["GAMEDAY_DB_PASSWORD"] = password
+    return env
+
+
+def run_experiment(name: str, run_dir: Path, env: dict[str, str], timeout: float) -> dict[str, Any]:
+    """``chaos run`` as a subprocess; returns the journal. Its log and journal go to the run dir."""
+    path = EXPERIMENTS_DIR / f"{name}.json"
+    if not path.exists():
+        raise DrillError(f"experiment file {path} not found")
+    journal = run_dir / "chaos-journal.json"
+    log = run_dir / "chaos.log"
+    argv = [sys.executable, "-m", "chaostoolkit", "--log-file", str(log), "run", "--journal-path", str(journal),
+            "--rollback-strategy", "always", str(path)]
+    with open(run_dir / "chaos-stdout.log", "wb") as out:
+        try:
+            subprocess.run(argv, env=env, stdout=out, stderr=subprocess.STDOUT, timeout=timeout, check=False,
+                           cwd=str(REPO_ROOT))
+        except subprocess.TimeoutExpired as exc:
+            raise DrillError(f"chaos run {name} did not finish within {timeout:.0f} s") from exc
+    try:
+        data: dict[str, Any] = json.loads(journal.read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        tail = (run_dir / "chaos-stdout.log").read_text(errors="replace")[-3000:]
+        raise DrillError(f"chaos run {name} wrote no journal:\n{tail}") from exc
+    return data
+
+
+def fault_window(journal: dict[str, Any]) -> tuple[float, float | None]:
+    """Fault start = start of the method's first action; end = end of the last rollback (if any)."""
+    def ts(text: str) -> float:
+        return datetime.fromisoformat(text).timestamp() if text else 0.0
+
+    runs = [r for r in journal.get("run", []) if r.get("activity", {}).get("type") == "action"]
+    if not runs:
+        raise DrillError("the experiment's method ran no action: nothing was injected")
+    start = ts(runs[0]["start"])
+    rollbacks = journal.get("rollbacks", [])
+    end = ts(rollbacks[-1]["end"]) if rollbacks and rollbacks[-1].get("end") else None
+    return start, end
+
+
+def read_back(url: str, ids: list[str], timeout: float = 5.0, attempts: int = 20) -> set[str]:
+    """Which of ids the surviving primary holds, through the service's read-back endpoint."""
+    present: set[str] = set()
+    for i in range(0, len(ids), READBACK_BATCH):
+        chunk = ids[i:i + READBACK_BATCH]
+        q = urllib.parse.quote(",".join(chunk), safe=",")
+        last: Exception | None = None
+        for _ in range(attempts):
+            try:
+                with urllib.request.urlopen(f"{url.rstrip('/')}/records?ids={q}", timeout=timeout) as resp:
+                    present.update(json.loads(resp.read())["found"])
+                    last = None
+                    break
+            except (urllib.error.URLError, OSError, KeyError, json.JSONDecodeError) as exc:
+                last = exc
+                time.sleep(0.5)
+        if last is not None:
+            raise DrillError(f"read-back from {url} failed: {last}") from last
+    return present
+
+
+def run_drill(scenario: Any, endpoints: Endpoints, topology: Any, run_dir: Path, *,
+              password: str | None = None, phase: Any = None) -> DrillResult:
+    """Run one scenario against a target; raises DrillError for harness failures, never for SLOs."""
+    from contextlib import nullcontext
+
+    from gameday.analysis.report import summarise
+    from gameday.drill.slo import evaluate
+    from gameday.load.runner import LoadRunner
+
+    step = phase or (lambda name: nullcontext())
+    run_dir.mkdir(parents=True, exist_ok=True)
+    load = scenario.load
+    with step("steady state"):
+        steady_state(endpoints)
+    runner = LoadRunner(endpoints.services, run_dir / "load", probe_rate=load.probe_rate,
+                        write_rate=load.write_rate, run_time_s=load.duration_s)
+    journal: dict[str, Any] = {}
+    with step("load"):
+        runner.start()
+    try:
+        time.sleep(load.warmup_s)
+        with step(f"fault: {scenario.experiment}"):
+            env = chaos_env(endpoints, topology, password, dict(scenario.experiment_config))
+            journal = run_experiment(scenario.experiment, run_dir, env, timeout=load.duration_s)
+        with step("recovery"):
+            time.sleep(load.settle_s)
+    finally:
+        load_result = runner.stop()
+    fault_start, fault_end = fault_window(journal)
+    with step("verification"):
+        from gameday.load.runner import read_ledger, read_requests
+
+        requests = read_requests(load_result.requests_path)
+        ledger = read_ledger(load_result.ledger_path)
+        acked = [w.id for w in ledger if w.outcome in ("ok", "unknown", "failed")]
+        readback_region = getattr(scenario, "readback_region", "primary")
+        region = endpoints.recovery_region if readback_region == "recovery" else endpoints.primary_region
+        service = next(iter(load.write_services), "orders") if hasattr(load, "write_services") else "orders"
+        present = read_back(endpoints.regional[service][region], acked) if acked else set()
+        results = summarise(requests, ledger, present, fault_start, fault_end, endpoints.primary_region)
+        results["chaos"] = {"status": journal.get("status"), "deviated": journal.get("deviated")}
+        verdicts = evaluate(scenario, results)
+    result = DrillResult(scenario.name, run_dir, fault_start, fault_end, results, verdicts,
+                         str(journal.get("status")))
+    (run_dir / "results.json").write_text(json.dumps(redact(results), indent=2, default=str))
+    return result

@@ -1,0 +1,429 @@
+"""Drill scenarios: ``scenarios/*.yaml`` = a Chaos Toolkit experiment + a load profile + SLOs.
+
+Files are checked against ``schema.json`` (JSON Schema) and then for what a schema cannot
+say (the experiment file exists, the name matches the file). Every problem becomes a
+``ConfigError`` naming the file, the field path (``slos.rto_s.orders``) and the fix, because
+the person reading it is editing YAML, not Python.
+
+Timing profiles (``fast`` for the sandbox, ``aws`` for real AWS) override whole keys:
+``slos_by_timing.aws.rto_s`` replaces ``slos.rto_s`` for the ``aws`` profile (no deep merge,
+so a budget never silently mixes two profiles).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from functools import cache
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import yaml
+from jsonschema.exceptions import ValidationError
+
+from gameday.errors import ConfigError
+
+TIMINGS = ("fast", "aws")
+TARGETS = ("sandbox", "aws")
+FAULT_TYPES = ("instance", "az", "database", "service", "region", "network")
+REGION_ROLES = ("primary", "recovery")
+ANY_SERVICE = "*"
+
+DEFAULT_PROBE_RATE = 20.0
+DEFAULT_WRITE_RATE = 10.0
+DEFAULT_WARMUP_S = 5.0
+DEFAULT_DURATION_S = 120.0
+DEFAULT_SETTLE_S = 10.0
+
+
+@dataclass(frozen=True)
+class LoadProfile:
+    """Load run around the experiment: rates per service, and the phases' lengths."""
+
+    probe_rate: float = DEFAULT_PROBE_RATE
+    write_rate: float = DEFAULT_WRITE_RATE
+    warmup_s: float = DEFAULT_WARMUP_S
+    duration_s: float = DEFAULT_DURATION_S
+    settle_s: float = DEFAULT_SETTLE_S
+
+
+@dataclass(frozen=True)
+class Unaffected:
+    """Services the fault must not touch, and the error ratio they may still show."""
+
+    services: tuple[str, ...]
+    max_error_ratio: float
+
+
+@dataclass(frozen=True)
+class Slos:
+    """What the drill must show; ``None``/empty means "not checked"."""
+
+    rto_s: Mapping[str, float] = field(default_factory=dict)
+    write_rto_s: Mapping[str, float] = field(default_factory=dict)
+    max_lost_writes: int | None = 0
+    max_rpo_s: float | None = None
+    end_region: Mapping[str, str] = field(default_factory=dict)
+    during_region: Mapping[str, str] = field(default_factory=dict)
+    unaffected: Unaffected | None = None
+    must_switch: tuple[str, ...] = ()
+    max_replica_lag_s: float | None = None
+
+    def read_budget(self, service: str) -> float | None:
+        """Read RTO budget of a service: its own entry, else ``*``, else None (not checked)."""
+        return _per_service(self.rto_s, service)
+
+    def write_budget(self, service: str) -> float | None:
+        """Write RTO budget: from ``write_rto_s`` (service, then ``*``), else the read budget."""
+        budget: float | None = _per_service(self.write_rto_s, service)
+        return budget if budget is not None else self.read_budget(service)
+
+    def expected_end_region(self, service: str) -> str | None:
+        return _per_service(self.end_region, service)
+
+    def expected_during_region(self, service: str) -> str | None:
+        return _per_service(self.during_region, service)
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """One parsed scenario file; use ``slos_for``/``load_for`` with the run's timing profile."""
+
+    name: str
+    description: str
+    experiment: str          # experiment name: experiments/<experiment>.json
+    experiment_path: Path
+    fault: str
+    load: LoadProfile
+    slos: Slos
+    experiment_config: Mapping[str, Any] = field(default_factory=dict)
+    slos_by_timing: Mapping[str, Slos] = field(default_factory=dict)
+    load_by_timing: Mapping[str, LoadProfile] = field(default_factory=dict)
+    tags: tuple[str, ...] = ()
+    targets: tuple[str, ...] = TARGETS
+    path: Path | None = None
+
+    def runs_on(self, target: str) -> bool:
+        """Whether the drill applies to a target (a sandbox-only fault cannot be injected in AWS)."""
+        return target in self.targets
+
+    def slos_for(self, timing: str) -> Slos:
+        """SLOs for a timing profile (``fast`` or ``aws``): the override if any, else the base."""
+        _check_timing(timing, self.path)
+        return self.slos_by_timing.get(timing, self.slos)
+
+    def load_for(self, timing: str) -> LoadProfile:
+        _check_timing(timing, self.path)
+        return self.load_by_timing.get(timing, self.load)
+
+
+def _per_service(table: Mapping[str, Any], service: str) -> Any:
+    if service in table:
+        return table[service]
+    return table.get(ANY_SERVICE)
+
+
+def _check_timing(timing: str, path: Path | None) -> None:
+    if timing not in TIMINGS:
+        raise ConfigError(f"unknown timing profile {timing!r}", file=str(path) if path else None,
+                          hint=f"use one of: {', '.join(TIMINGS)}")
+
+
+@cache
+def scenario_schema() -> dict[str, Any]:
+    """The JSON Schema of scenario files (shipped as package data)."""
+    text = resources.files("gameday.drill").joinpath("schema.json").read_text(encoding="utf-8")
+    schema: dict[str, Any] = json.loads(text)
+    return schema
+
+
+# --- YAML ---------------------------------------------------------------------------------------
+
+class _StrictLoader(yaml.SafeLoader):
+    """SafeLoader that refuses duplicate keys (PyYAML silently keeps the last one)."""
+
+
+def _construct_mapping(loader: _StrictLoader, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+    seen: dict[Any, Any] = {}
+    for key_node, _ in node.value:
+        key = loader.construct_object(key_node, deep=deep)
+        if key in seen:
+            raise yaml.constructor.ConstructorError(
+                "while constructing a mapping", node.start_mark,
+                f"found duplicate key {key!r}", key_node.start_mark)
+        seen[key] = True
+    return loader.construct_mapping(node, deep=deep)
+
+
+_StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
+
+
+def _read_yaml(path: Path) -> Any:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError as exc:
+        raise ConfigError("scenario file not found", file=str(path),
+                          hint="check the path, or list scenarios/ for the available names") from exc
+    except OSError as exc:
+        raise ConfigError(f"cannot read scenario file: {exc.strerror}", file=str(path)) from exc
+    try:
+        return yaml.load(text, Loader=_StrictLoader)  # a SafeLoader subclass: no arbitrary objects
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise ConfigError(f"invalid YAML{where}: {problem}", file=str(path),
+                          hint="fix the YAML syntax (indentation, ':' after keys, quotes)") from exc
+
+
+# --- validation ---------------------------------------------------------------------------------
+
+def _field_path(parts: Any) -> str:
+    return ".".join(str(p) for p in parts)
+
+
+def _schema_error(error: ValidationError, path: Path) -> ConfigError:
+    """Turn the most relevant schema error into a message a YAML author can act on."""
+    where = list(error.absolute_path)
+    validator = error.validator
+    schema = error.schema if isinstance(error.schema, dict) else {}
+    instance = error.instance
+    if validator == "additionalProperties" and isinstance(instance, dict):
+        allowed = sorted(schema.get("properties", {}))
+        extra = sorted(k for k in instance if k not in schema.get("properties", {}))
+        key = extra[0] if extra else "?"
+        hint = f"allowed keys here: {', '.join(allowed)}" if allowed else "remove it"
+        return ConfigError(f"unknown key '{key}'", file=str(path), field=_field_path([*where, key]),
+                           hint=hint)
+    if validator == "required":
+        required: list[str] = list(error.validator_value) if isinstance(error.validator_value, list) else []
+        missing = [r for r in required if isinstance(instance, dict) and r not in instance]
+        key = missing[0] if missing else str(error.validator_value)
+        return ConfigError("required field is missing", file=str(path), field=_field_path([*where, key]),
+                           hint=f"add '{key}' ({_describe(schema.get('properties', {}).get(key, {}))})")
+    if validator == "propertyNames":
+        bad = error.instance
+        return ConfigError(f"invalid key {bad!r}", file=str(path), field=_field_path([*where, bad]),
+                           hint="keys here are service names (lower-case, digits, '-') "
+                                "or '*' for every service")
+    field_name = _field_path(where) or None
+    if validator in ("type", "enum"):
+        expected = _describe(schema)
+        return ConfigError(f"expected {expected}, got {_show(instance)}", file=str(path), field=field_name,
+                           hint=f"set it to {expected}")
+    if validator == "pattern":
+        return ConfigError(f"{_show(instance)} does not have the expected form", file=str(path),
+                           field=field_name, hint=_pattern_hint(where, str(error.validator_value)))
+    return ConfigError(error.message, file=str(path), field=field_name,
+                       hint=f"expected {_describe(schema)}" if _describe(schema) != "a value" else None)
+
+
+def _pattern_hint(where: list[Any], pattern: str) -> str:
+    if where and where[-1] == "experiment":
+        return "name a file of experiments/: 'region-outage' or 'experiments/region-outage.json'"
+    if where and where[-1] == "name":
+        return "use lower-case letters, digits and '-', the same as the file name"
+    return f"it must match the regular expression {pattern}"
+
+
+def _describe(schema: Mapping[str, Any]) -> str:
+    if "enum" in schema:
+        return "one of " + ", ".join(json.dumps(v) for v in schema["enum"])
+    if schema.get("title") == "seconds":
+        return "a number of seconds > 0"
+    if "$ref" in schema:
+        ref = str(schema["$ref"]).rsplit("/", 1)[-1]
+        return {"seconds": "a number of seconds > 0", "budgets": "a mapping service -> seconds",
+                "regions": "a mapping service -> primary|recovery", "load": "a mapping of load settings",
+                "slos": "a mapping of SLOs", "ratio": "a ratio between 0 and 1",
+                "service": "a service name"}.get(ref, ref)
+    types = schema.get("type")
+    names = {"number": "a number", "integer": "an integer", "string": "a string", "object": "a mapping",
+             "array": "a list", "boolean": "true/false", "null": "null"}
+    if isinstance(types, list):
+        return " or ".join(names.get(str(t), str(t)) for t in types)
+    if isinstance(types, str):
+        text = names.get(types, types)
+        if "exclusiveMinimum" in schema:
+            text += f" > {schema['exclusiveMinimum']}"
+        elif "minimum" in schema:
+            text += f" >= {schema['minimum']}"
+        return text
+    return "a value"
+
+
+def _show(value: Any) -> str:
+    if isinstance(value, dict):
+        return "a mapping"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, bool):
+        return f"boolean {str(value).lower()}"
+    if value is None:
+        return "null (empty value)"
+    if isinstance(value, str):
+        return f"string {value!r}"
+    return f"{type(value).__name__} {value!r}"
+
+
+def _validate(data: Any, path: Path) -> dict[str, Any]:
+    if not isinstance(data, dict):
+        raise ConfigError(f"a scenario file must be a YAML mapping, got {_show(data)}", file=str(path),
+                          hint="start the file with 'name: ...', see scenarios/README.md")
+    validator = jsonschema.Draft202012Validator(scenario_schema())
+    errors = list(validator.iter_errors(data))
+    if errors:
+        # One error, the one jsonschema ranks most relevant: fixing files one error at a time
+        # is easier to follow than a wall of messages.
+        best = jsonschema.exceptions.best_match(errors)
+        assert best is not None
+        raise _schema_error(best, path)
+    return data
+
+
+# --- building -----------------------------------------------------------------------------------
+
+def _load_profile(raw: Mapping[str, Any] | None, base: LoadProfile | None = None) -> LoadProfile:
+    base = base or LoadProfile()
+    raw = raw or {}
+    return LoadProfile(
+        probe_rate=float(raw.get("probe_rate", base.probe_rate)),
+        write_rate=float(raw.get("write_rate", base.write_rate)),
+        warmup_s=float(raw.get("warmup_s", base.warmup_s)),
+        duration_s=float(raw.get("duration_s", base.duration_s)),
+        settle_s=float(raw.get("settle_s", base.settle_s)),
+    )
+
+
+def _slos(raw: Mapping[str, Any]) -> Slos:
+    unaffected = raw.get("unaffected")
+    return Slos(
+        rto_s={k: float(v) for k, v in (raw.get("rto_s") or {}).items()},
+        write_rto_s={k: float(v) for k, v in (raw.get("write_rto_s") or {}).items()},
+        max_lost_writes=raw.get("max_lost_writes", 0),
+        max_rpo_s=None if raw.get("max_rpo_s") is None else float(raw["max_rpo_s"]),
+        end_region=dict(raw.get("end_region") or {}),
+        during_region=dict(raw.get("during_region") or {}),
+        unaffected=Unaffected(tuple(unaffected["services"]), float(unaffected["max_error_ratio"]))
+        if unaffected else None,
+        must_switch=tuple(raw.get("must_switch") or ()),
+        max_replica_lag_s=None if raw.get("max_replica_lag_s") is None else float(raw["max_replica_lag_s"]),
+    )
+
+
+def _check_semantics(scenario: Scenario, path: Path, prefix_by_timing: Mapping[str, str]) -> None:
+    """Rules a JSON Schema cannot express; each names the field to change."""
+    if scenario.name != path.stem:
+        raise ConfigError(f"name {scenario.name!r} differs from the file name {path.stem!r}", file=str(path),
+                          field="name", hint=f"set name: {path.stem} (drills are selected by file name)")
+    for timing, load in [("", scenario.load), *scenario.load_by_timing.items()]:
+        where = f"load_by_timing.{timing}" if timing else "load"
+        if load.warmup_s + load.settle_s >= load.duration_s:
+            raise ConfigError(
+                f"duration_s {load.duration_s:g} leaves no time for the experiment after warmup_s "
+                f"{load.warmup_s:g} and settle_s {load.settle_s:g}", file=str(path),
+                field=f"{where}.duration_s",
+                hint="raise duration_s above warmup_s + settle_s + the experiment's own length")
+    for timing, slos in [("", scenario.slos), *scenario.slos_by_timing.items()]:
+        prefix = prefix_by_timing.get(timing, "slos")
+        if slos.unaffected:
+            both = sorted(set(slos.unaffected.services) & set(slos.must_switch))
+            if both:
+                raise ConfigError(f"service {both[0]!r} is both unaffected and must_switch", file=str(path),
+                                  field=f"{prefix}.unaffected.services",
+                                  hint="a service either switches region or is left alone: "
+                                       "remove it from one list")
+
+
+def experiment_name(value: str) -> str:
+    """``experiments/region-outage.json``, ``region-outage.json``, ``region-outage`` -> ``region-outage``."""
+    name = value.removeprefix("experiments/")
+    return name.removesuffix(".json")
+
+
+def _check_experiment(path: Path, config: Mapping[str, Any], scenario_file: Path) -> None:
+    """The experiment exists, is JSON, and knows every ``experiment_config`` key we pass it."""
+    if not path.is_file():
+        known = sorted(f.stem for f in path.parent.glob("*.json")) if path.parent.is_dir() else []
+        raise ConfigError(f"experiment file {path} does not exist", file=str(scenario_file),
+                          field="experiment", hint=f"use one of: {', '.join(known)}" if known
+                          else "name an existing file of experiments/")
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as exc:
+        raise ConfigError(f"experiment {path} is not valid JSON: {exc}", file=str(scenario_file),
+                          field="experiment", hint="fix the experiment file (chaos validate <file>)") from exc
+    declared = doc.get("configuration") if isinstance(doc, dict) else None
+    if not isinstance(declared, dict):
+        declared = {}
+    for key in config:
+        if key not in declared:
+            raise ConfigError(f"'{key}' is not a configuration key of {path.name}",
+                              file=str(scenario_file), field=f"experiment_config.{key}",
+                              hint=f"use one of: {', '.join(sorted(declared)) or '(it declares none)'}")
+
+
+def load_scenario(path: str | os.PathLike[str], *, root: str | os.PathLike[str] | None = None,
+                  check_experiment: bool = True) -> Scenario:
+    """Parse and validate one scenario file.
+
+    ``root`` is the repository root that ``experiment`` is relative to (default: the parent
+    of the scenario's folder, i.e. the repo for ``scenarios/x.yaml``).
+    """
+    p = Path(path)
+    data = _validate(_read_yaml(p), p)
+    base_root = Path(root) if root is not None else p.resolve().parent.parent
+    experiment = experiment_name(data["experiment"])
+    experiment_path = (base_root / "experiments" / f"{experiment}.json").resolve()
+    if check_experiment:
+        _check_experiment(experiment_path, dict(data.get("experiment_config") or {}), p)
+    base_load = _load_profile(data.get("load"))
+    base_slos_raw: Mapping[str, Any] = data["slos"]
+    scenario = Scenario(
+        name=data["name"],
+        description=data["description"].strip(),
+        experiment=experiment,
+        experiment_path=experiment_path,
+        fault=data["fault"],
+        load=base_load,
+        slos=_slos(base_slos_raw),
+        experiment_config=dict(data.get("experiment_config") or {}),
+        slos_by_timing={t: _slos({**base_slos_raw, **over})
+                        for t, over in (data.get("slos_by_timing") or {}).items()},
+        load_by_timing={t: _load_profile(over, base_load)
+                        for t, over in (data.get("load_by_timing") or {}).items()},
+        tags=tuple(data.get("tags") or ()),
+        targets=tuple(data.get("targets") or TARGETS),
+        path=p,
+    )
+    _check_semantics(scenario, p, {t: f"slos_by_timing.{t}" for t in scenario.slos_by_timing})
+    return scenario
+
+
+def load_all(directory: str | os.PathLike[str], *, root: str | os.PathLike[str] | None = None,
+             check_experiment: bool = True) -> list[Scenario]:
+    """Every ``*.yaml`` scenario of a folder, sorted by name; the first bad file raises."""
+    d = Path(directory)
+    if not d.is_dir():
+        raise ConfigError("scenario folder not found", file=str(d),
+                          hint="pass the repository's scenarios/ folder")
+    files = sorted([*d.glob("*.yaml"), *d.glob("*.yml")])
+    if not files:
+        raise ConfigError("no scenario files (*.yaml) in this folder", file=str(d))
+    return [load_scenario(f, root=root, check_experiment=check_experiment) for f in files]
+
+
+def find_scenario(name: str, directory: str | os.PathLike[str], **kwargs: Any) -> Scenario:
+    """The scenario called ``name`` in ``directory`` (``--scenario region-outage``)."""
+    d = Path(directory)
+    for ext in (".yaml", ".yml"):
+        candidate = d / f"{name}{ext}"
+        if candidate.is_file():
+            return load_scenario(candidate, **kwargs)
+    known = sorted(f.stem for f in [*d.glob("*.yaml"), *d.glob("*.yml")])
+    raise ConfigError(f"no scenario named {name!r}", file=str(d), field="--scenario",
+                      hint=f"use one of: {', '.join(known) or '(none found)'}")

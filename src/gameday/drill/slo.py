@@ -1,0 +1,348 @@
+"""SLO verdicts: compare a drill's measured results with the scenario's SLOs.
+
+Input is the plain-dict results bundle (``gameday.analysis.report.summarise`` output, i.e. the
+analysis dataclasses' ``to_dict()``), so this module imports no analysis code::
+
+    {"parameters": {"primary_region": ...},          # or "regions": {"primary", "recovery"}
+     "rto":       {service: {"read":  {"rto_s" (or "recovery_s"), "recovered", "status",
+                                       "time_to_first_error_s", "failed", "unknown", "total"},
+                             "write": {...}}},
+     "data_loss": {"lost": int, "lost_ids": [...], "rpo_s": float} | None,
+     "routing":   {service: {"region_before", "region_during", "region_after", "switched_at_s"
+                             (or "switched_at"), "switched_to", "stayed"}},
+     "errors":    {service: {"ratio", "failed", "total"}},   # optional; else derived from "rto"
+     "replication": {"max_lag_s": float}}                    # optional
+
+An SLO whose measurement is missing from the bundle *fails* (with a message saying so):
+a drill that measured nothing must not look green.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from gameday.drill.scenario import ANY_SERVICE, Scenario, Slos
+from gameday.errors import DrillError
+
+SLO_BREACH_PREFIX = "SLO breach:"
+MAX_IDS_SHOWN = 10
+
+
+@dataclass(frozen=True)
+class SloVerdict:
+    """One checked SLO: what was allowed, what was measured, and a sentence saying both."""
+
+    name: str
+    expected: Any
+    measured: Any
+    passed: bool
+    message: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def evaluate(scenario: Scenario, results: Mapping[str, Any], *, timing: str = "fast",
+             regions: Mapping[str, str] | None = None) -> list[SloVerdict]:
+    """Every SLO of the scenario (for this timing profile) checked against the results bundle."""
+    slos = scenario.slos_for(timing)
+    regions = dict(regions or results.get("regions") or {})
+    primary = (results.get("parameters") or {}).get("primary_region")
+    if primary and "primary" not in regions:
+        regions["primary"] = primary
+    verdicts: list[SloVerdict] = []
+    verdicts += _rto(slos, results.get("rto") or {})
+    verdicts += _data_loss(slos, results.get("data_loss"))
+    verdicts += _regions(slos, results.get("routing") or {}, regions)
+    errors = results.get("errors") or _error_ratios(results.get("rto") or {})
+    verdicts += _unaffected(slos, errors, results.get("routing") or {})
+    verdicts += _replica_lag(slos, results)
+    return verdicts
+
+
+def failures(verdicts: Iterable[SloVerdict]) -> list[SloVerdict]:
+    return [v for v in verdicts if not v.passed]
+
+
+def breach_message(verdicts: Sequence[SloVerdict]) -> str | None:
+    """The text of the assertion a drill test raises, or None when every SLO held."""
+    bad = failures(verdicts)
+    if not bad:
+        return None
+    lines = "\n".join(f"- {v.message}" for v in bad)
+    return f"{SLO_BREACH_PREFIX} {len(bad)} of {len(verdicts)} SLOs failed\n{lines}"
+
+
+def assert_slos(verdicts: Sequence[SloVerdict]) -> None:
+    """Raise AssertionError starting with ``SLO breach:`` (allure's "SLO breach" category)."""
+    message = breach_message(verdicts)
+    if message is not None:
+        raise AssertionError(message)
+
+
+def slo_table_markdown(verdicts: Sequence[SloVerdict]) -> str:
+    """A Markdown table of verdicts (summary.md, allure attachment)."""
+    rows = ["| Result | SLO | Expected | Measured | Detail |", "|---|---|---|---|---|"]
+    for v in verdicts:
+        rows.append(f"| {'PASS' if v.passed else '**FAIL**'} | {_md(v.name)} | {_md(_show(v.expected))} | "
+                    f"{_md(_show(v.measured))} | {_md(v.message)} |")
+    if not verdicts:
+        rows.append("| - | (no SLO checked) | | | |")
+    return "\n".join(rows) + "\n"
+
+
+# --- formatting ---------------------------------------------------------------------------------
+
+def _md(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def _show(value: Any) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:.3g}" if abs(value) < 1 else f"{value:.1f}"
+    if isinstance(value, list | tuple):
+        return ", ".join(map(str, value)) or "-"
+    return str(value)
+
+
+def _secs(measured: float, budget: float) -> tuple[str, str]:
+    """Seconds with one decimal, more when one decimal would hide why the comparison went so."""
+    for digits in (1, 2, 3):
+        a, b = f"{measured:.{digits}f}", f"{budget:.{digits}f}"
+        if a != b or measured == budget:
+            return f"{a} s", f"{b} s"
+    return f"{measured:.3f} s", f"{budget:.3f} s"
+
+
+def _cmp(measured: float, allowed: float) -> str:
+    return "<=" if measured <= allowed else ">"
+
+
+def _num(value: Any) -> float | None:
+    if isinstance(value, bool) or value is None:
+        return None
+    if isinstance(value, int | float):
+        return float(value)
+    return None
+
+
+def _for_services(table: Mapping[str, Any], measured: Iterable[str]) -> list[tuple[str, Any]]:
+    """(service, expectation) pairs: named services always, ``*`` for every measured service."""
+    pairs = [(s, v) for s, v in table.items() if s != ANY_SERVICE]
+    if ANY_SERVICE in table:
+        named = {s for s, _ in pairs}
+        pairs += [(s, table[ANY_SERVICE]) for s in sorted(measured) if s not in named]
+    return pairs
+
+
+# --- checks -------------------------------------------------------------------------------------
+
+def _rto(slos: Slos, rto: Mapping[str, Any]) -> list[SloVerdict]:
+    out: list[SloVerdict] = []
+    services = sorted(set(_for_services_names(slos.rto_s, rto))
+                      | set(_for_services_names(slos.write_rto_s, rto)))
+    if not services and (slos.rto_s or slos.write_rto_s):
+        budget = slos.rto_s.get(ANY_SERVICE) or slos.write_rto_s.get(ANY_SERVICE)
+        out.append(SloVerdict("rto", budget, None, False,
+                              "RTO not measured: the results have no per-service RTO at all"))
+    for service in services:
+        for kind in ("read", "write"):
+            budget = slos.read_budget(service) if kind == "read" else slos.write_budget(service)
+            if budget is None:
+                continue
+            out.append(_rto_one(service, kind, budget, (rto.get(service) or {}).get(kind)))
+    return out
+
+
+def _for_services_names(table: Mapping[str, Any], measured: Iterable[str]) -> list[str]:
+    return [s for s, _ in _for_services(table, measured)]
+
+
+def _rto_one(service: str, kind: str, budget: float, m: Mapping[str, Any] | None) -> SloVerdict:
+    name = f"rto.{service}.{kind}"
+    label = f"{service} {kind} RTO"
+    allowed = f"{budget:.1f} s allowed"
+    if not m or m.get("status") == "no_data":
+        return SloVerdict(name, budget, None, False,
+                          f"{label} not measured (no {kind} requests after the fault); {allowed}")
+    if m.get("recovered") is False:
+        first = _num(_first(m, "time_to_first_error_s", "first_error_s"))
+        bits = [f"first error at {first:.1f} s" if first is not None else None,
+                f"{m.get('failed', 0)} failed, {m.get('unknown', 0)} unknown"]
+        detail = "; ".join(b for b in bits if b)
+        return SloVerdict(name, budget, None, False,
+                          f"{service} {kind}s never recovered within the run ({detail}); {allowed}")
+    recovery = _num(_first(m, "rto_s", "recovery_s"))
+    if recovery is None:
+        recovery = 0.0
+    a, b = _secs(recovery, budget)
+    passed = recovery <= budget
+    quiet = m.get("status") == "no_errors" or (m.get("status") is None and not m.get("failed")
+                                                and not m.get("unknown"))
+    suffix = " (no errors)" if recovery == 0 and quiet else ""
+    return SloVerdict(name, budget, recovery, passed,
+                      f"{label} {a} {_cmp(recovery, budget)} {b} allowed{suffix}")
+
+
+def _first(m: Mapping[str, Any], *keys: str) -> Any:
+    """The first key present: the analysis module's name first, then the brief's older name."""
+    for k in keys:
+        if m.get(k) is not None:
+            return m[k]
+    return None
+
+
+def _error_ratios(rto: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+    """Per-service error ratio over every post-fault request (reads and writes) from RTO counts."""
+    out: dict[str, dict[str, Any]] = {}
+    for service, kinds in rto.items():
+        failed = total = 0
+        for m in (kinds or {}).values():
+            if not isinstance(m, Mapping) or m.get("total") is None:
+                continue
+            failed += int(m.get("failed") or 0) + int(m.get("unknown") or 0)
+            total += int(m["total"])
+        if total:
+            out[service] = {"ratio": failed / total, "failed": failed, "total": total}
+    return out
+
+
+def _data_loss(slos: Slos, loss: Mapping[str, Any] | None) -> list[SloVerdict]:
+    out: list[SloVerdict] = []
+    if slos.max_lost_writes is None and slos.max_rpo_s is None:
+        return out
+    if loss is None:
+        for name, expected in (("lost_writes", slos.max_lost_writes), ("rpo", slos.max_rpo_s)):
+            if expected is not None:
+                what = name.replace("_", " ")
+                out.append(SloVerdict(name, expected, None, False,
+                                      f"{what} not measured: the results have no data-loss analysis"))
+        return out
+    lost_raw = loss.get("lost", 0)
+    ids = list(loss.get("lost_ids") or (lost_raw if isinstance(lost_raw, list | tuple) else []))
+    lost = len(lost_raw) if isinstance(lost_raw, list | tuple) else int(lost_raw or 0)
+    if slos.max_lost_writes is not None:
+        allowed = slos.max_lost_writes
+        passed = lost <= allowed
+        msg = f"lost acknowledged writes: {lost} {_cmp(lost, allowed)} {allowed} allowed"
+        if ids and lost:
+            shown = ", ".join(str(i) for i in ids[:MAX_IDS_SHOWN])
+            more = f" (+{len(ids) - MAX_IDS_SHOWN} more)" if len(ids) > MAX_IDS_SHOWN else ""
+            msg += f" (ids: {shown}{more})"
+        out.append(SloVerdict("lost_writes", allowed, lost, passed, msg))
+    if slos.max_rpo_s is not None:
+        rpo = _num(loss.get("rpo_s"))
+        if rpo is None:
+            rpo = 0.0
+        a, b = _secs(rpo, slos.max_rpo_s)
+        detail = f" ({lost} acknowledged writes lost)" if lost else ""
+        out.append(SloVerdict("rpo", slos.max_rpo_s, rpo, rpo <= slos.max_rpo_s,
+                              f"RPO {a} {_cmp(rpo, slos.max_rpo_s)} {b} allowed{detail}"))
+    return out
+
+
+def _region_of(role: str, regions: Mapping[str, str]) -> str:
+    region = regions.get(role)
+    if not region:
+        raise DrillError(f"cannot check a region SLO: the results bundle names no {role!r} region "
+                         "(results['regions'] = {'primary': ..., 'recovery': ...})")
+    return region
+
+
+def _regions(slos: Slos, routing: Mapping[str, Any], regions: Mapping[str, str]) -> list[SloVerdict]:
+    out: list[SloVerdict] = []
+    for key, when, label in (("region_during", slos.during_region, "during"),
+                             ("region_after", slos.end_region, "end")):
+        if ANY_SERVICE in when and not routing:
+            role = when[ANY_SERVICE]
+            out.append(SloVerdict(f"{label}_region", f"{role} {_region_of(role, regions)}", None, False,
+                                  f"{label} region not measured: the results have no routing per service"))
+        for service, role in _for_services(when, routing):
+            expected = _region_of(role, regions)
+            name = f"{label}_region.{service}"
+            r = routing.get(service)
+            if r is None:
+                out.append(SloVerdict(name, f"{role} {expected}", None, False,
+                                      f"{service}: no routing measurement, expected {role} {expected}"))
+                continue
+            measured = r.get(key)
+            verb = "was served from" if label == "during" else "ended in"
+            phase = " during the fault" if label == "during" else ""
+            if measured is None:
+                what = "during the fault" if label == "during" else "at the end"
+                out.append(SloVerdict(name, f"{role} {expected}", None, False,
+                                      f"{service}: no request succeeded {what}, expected {role} {expected}"))
+            elif measured == expected:
+                out.append(SloVerdict(name, f"{role} {expected}", measured, True,
+                                      f"{service} {verb} {measured}{phase} ({role}), as expected"))
+            else:
+                out.append(SloVerdict(name, f"{role} {expected}", measured, False,
+                                      f"{service} {verb} {measured}{phase}, expected {role} {expected}"))
+    for service in slos.must_switch:
+        r = routing.get(service)
+        recovery = regions.get("recovery", "the recovery region")
+        name = f"must_switch.{service}"
+        switched = _num(_first(r or {}, "switched_at_s", "switched_at"))
+        if r is None:
+            out.append(SloVerdict(name, "switch", None, False, f"{service}: no routing measurement, "
+                                  f"expected a switch to recovery {recovery}"))
+        elif switched is None:
+            out.append(SloVerdict(name, "switch", None, False, f"{service} never switched region, "
+                                  f"expected a switch to recovery {recovery}"))
+        else:
+            to = r.get("switched_to") or r.get("region_during") or recovery
+            out.append(SloVerdict(name, "switch", switched, True,
+                                  f"{service} switched to {to} at {switched:.1f} s"))
+    return out
+
+
+def _unaffected(slos: Slos, errors: Mapping[str, Any], routing: Mapping[str, Any]) -> list[SloVerdict]:
+    out: list[SloVerdict] = []
+    if slos.unaffected is None:
+        return out
+    limit = slos.unaffected.max_error_ratio
+    for service in slos.unaffected.services:
+        e = errors.get(service)
+        name = f"unaffected.{service}.errors"
+        if not e or _num(e.get("ratio")) is None:
+            out.append(SloVerdict(name, limit, None, False,
+                                  f"{service} error ratio not measured; {limit:.1%} allowed"))
+        else:
+            ratio = float(e["ratio"])
+            counts = (f" ({e['failed']} of {e['total']} requests failed)"
+                      if "failed" in e and "total" in e else "")
+            msg = f"{service} error ratio {ratio:.1%} {_cmp(ratio, limit)} {limit:.1%} allowed{counts}"
+            out.append(SloVerdict(name, limit, ratio, ratio <= limit, msg))
+        r = routing.get(service)
+        if r is not None:
+            before, after = r.get("region_before"), r.get("region_after")
+            stayed = r.get("stayed")
+            if stayed is None:
+                stayed = r.get("switched_at") is None and before == after
+            name = f"unaffected.{service}.region"
+            if stayed:
+                out.append(SloVerdict(name, "stay", before, True, f"{service} stayed in {before}"))
+            else:
+                during = r.get("region_during")
+                path = " -> ".join(str(x) for x in (before, during, after) if x is not None)
+                out.append(SloVerdict(name, "stay", path, False,
+                                      f"{service} switched region ({path}) but should be unaffected"))
+    return out
+
+
+def _replica_lag(slos: Slos, results: Mapping[str, Any]) -> list[SloVerdict]:
+    if slos.max_replica_lag_s is None:
+        return []
+    lag = _num((results.get("replication") or {}).get("max_lag_s"))
+    if lag is None:
+        lag = _num(results.get("replica_lag_s"))
+    if lag is None:
+        return [SloVerdict("replica_lag", slos.max_replica_lag_s, None, False,
+                           f"replica lag not measured; {slos.max_replica_lag_s:.1f} s allowed")]
+    a, b = _secs(lag, slos.max_replica_lag_s)
+    return [SloVerdict("replica_lag", slos.max_replica_lag_s, lag, lag <= slos.max_replica_lag_s,
+                       f"max replica lag {a} {_cmp(lag, slos.max_replica_lag_s)} {b} allowed")]
