@@ -12,6 +12,7 @@ import subprocess
 import sys
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -140,7 +141,7 @@ def read_back(url: str, ids: list[str], timeout: float = 5.0, attempts: int = 20
     return present
 
 
-def run_drill(scenario: Any, endpoints: Endpoints, topology: Any, run_dir: Path, *,
+def run_drill(scenario: Any, endpoints: Endpoints, topology: Any, run_dir: Path, *, timing: str = "fast",
               password: str | None = None, phase: Any = None) -> DrillResult:
     """Run one scenario against a target; raises DrillError for harness failures, never for SLOs."""
     from contextlib import nullcontext
@@ -151,7 +152,7 @@ def run_drill(scenario: Any, endpoints: Endpoints, topology: Any, run_dir: Path,
 
     step = phase or (lambda name: nullcontext())
     run_dir.mkdir(parents=True, exist_ok=True)
-    load = scenario.load
+    load = scenario.load_for(timing)
     with step("steady state"):
         steady_state(endpoints)
     runner = LoadRunner(endpoints.services, run_dir / "load", probe_rate=load.probe_rate,
@@ -181,7 +182,12 @@ def run_drill(scenario: Any, endpoints: Endpoints, topology: Any, run_dir: Path,
         present = read_back(endpoints.regional[service][region], acked) if acked else set()
         results = summarise(requests, ledger, present, fault_start, fault_end, endpoints.primary_region)
         results["chaos"] = {"status": journal.get("status"), "deviated": journal.get("deviated")}
-        verdicts = evaluate(scenario, results)
+        verdicts = evaluate(scenario, results, timing=timing,
+                            regions={"primary": endpoints.primary_region, "recovery": endpoints.recovery_region})
+        from gameday.analysis.plot import plot_timeline
+
+        plot_timeline(requests, run_dir / "timeline.png", fault_start=fault_start, fault_end=fault_end,
+                      title=f"{scenario.name}: success ratio and serving region")
     result = DrillResult(scenario.name, run_dir, fault_start, fault_end, results, verdicts,
                          str(journal.get("status")))
     (run_dir / "results.json").write_text(json.dumps(redact(results), indent=2, default=str))

@@ -1,0 +1,46 @@
+# gameday: the two set-up commands are `make drill` and `make test`; both do all set-up.
+VENV    ?= .venv
+PY      := $(VENV)/bin/python
+PYTHON  ?= python3
+SCENARIO ?= instance-termination
+TIMING  ?= fast
+WORKERS ?= 2
+STAMP   := $(VENV)/.installed
+
+.PHONY: setup drill test lint fast-tests drills report bench clean
+
+setup: $(STAMP) node_modules/.installed
+	@bash scripts/setup-system.sh
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[dev]'
+	@touch $(STAMP)
+
+node_modules/.installed: package.json
+	@if command -v npm >/dev/null 2>&1; then npm install --no-audit --no-fund --silent && touch $@; \
+	 else echo "setup: npm not found: the allure HTML report needs Node.js (apt-get install nodejs npm)"; fi
+
+# One drill against the local sandbox (no AWS account): make drill SCENARIO=region-outage
+drill: setup
+	$(PY) -m pytest -m drill --scenario $(SCENARIO) --timing $(TIMING) -p no:randomly -v \
+	  --alluredir reports/allure-results
+	$(PY) -m gameday report --results reports/allure-results --out reports/allure-report || true
+
+lint: setup
+	$(VENV)/bin/ruff check src tests loadtests benchmarks scenarios experiments conftest.py
+	$(VENV)/bin/mypy
+
+# The test command: lint, type-check, the harness's own tests and every drill (fast profile).
+test: lint
+	$(PY) -m pytest -n $(WORKERS) --dist loadgroup --timing $(TIMING) --alluredir reports/allure-results -q
+
+report: setup
+	$(PY) -m gameday report --results reports/allure-results --out reports/allure-report
+
+bench: setup
+	@for b in benchmarks/bench_*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
+
+clean:
+	rm -rf reports/allure-results reports/allure-report reports/runs

@@ -1,0 +1,52 @@
+"""Every scenario in this folder as a drill: ``pytest -m drill`` (``--scenario NAME`` for one).
+
+A drill fails with an ``SLO breach:`` message that says what was expected and what was
+measured; a harness or infrastructure failure is an error, not a breach.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from gameday.drill.scenario import Scenario, load_all
+
+SCENARIOS = load_all(Path(__file__).parent)
+
+
+@pytest.mark.drill
+@pytest.mark.parametrize("scenario", SCENARIOS, ids=[s.name for s in SCENARIOS])
+def test_drill(scenario: Scenario, gameday_target: Any, gameday_run: Any) -> None:
+    from gameday.drill import report
+    from gameday.drill.runner import run_drill
+    from gameday.drill.slo import assert_slos
+
+    if not scenario.runs_on(gameday_target.kind):
+        pytest.skip(f"{scenario.name} runs only on {', '.join(scenario.targets)}")
+    report.label_scenario(scenario, target=gameday_target.kind, timing=gameday_target.timing)
+    run_dir = gameday_run.root / "drills" / scenario.name
+    started = time.monotonic()
+    result = None
+    error: str | None = None
+    try:
+        with report.phase("provision"):
+            gameday_target.ensure_steady()
+        result = run_drill(scenario, gameday_target.endpoints, gameday_target.topology, run_dir,
+                           timing=gameday_target.timing, password=gameday_target.password, phase=report.phase)
+    except Exception as exc:
+        error = f"{type(exc).__name__}: {exc}"
+        gameday_target.mark_dirty()
+        raise
+    finally:
+        gameday_run.record(scenario, result, error, time.monotonic() - started, gameday_target)
+    secrets = (gameday_target.password,) if gameday_target.password else ()
+    report.attach_verdicts(result.verdicts, secrets=secrets)
+    report.attach_file(run_dir / "timeline.png", "timeline plot")
+    report.attach_file(run_dir / "chaos-journal.json", "chaos journal")
+    report.attach_file(run_dir / "load" / "locust.html", "locust report")
+    report.attach_json(gameday_target.topology.to_dict(redacted=True), "topology", secrets=secrets)
+    report.attach_json(result.results, "measurements", secrets=secrets)
+    assert_slos(result.verdicts)

@@ -1,0 +1,230 @@
+"""gameday's pytest plugin: the ``drill`` marker, target options and sandbox fixtures.
+
+Registered through the ``pytest11`` entry point. Each pytest-xdist worker gets its own
+sandbox (own state dir, own ports), so ``pytest -m drill -n 2`` runs drills in parallel;
+against real AWS drills are serialised.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+TARGETS = ("sandbox", "aws")
+TIMINGS = ("fast", "aws")
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("gameday", "gameday chaos / DR drills")
+    group.addoption("--target", choices=TARGETS, default=os.environ.get("GAMEDAY_TARGET", "sandbox"),
+                    help="where drills run: the local sandbox (default) or real AWS")
+    group.addoption("--timing", choices=TIMINGS, default=os.environ.get("GAMEDAY_TIMING", "fast"),
+                    help="sandbox timing profile: fast (scaled down) or aws (AWS's documented defaults)")
+    group.addoption("--scenario", action="append", default=[], metavar="NAME",
+                    help="run only this scenario (repeatable); default: all in scenarios/")
+    group.addoption("--gameday-reports", default=None, metavar="DIR",
+                    help="where per-run report folders go (default: reports/runs)")
+    group.addoption("--aws-topology", default=None, metavar="FILE",
+                    help="with --target aws: the Topology JSON written by 'gameday provision up --target aws'")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "drill: a chaos / DR drill against a target (sandbox or AWS); slow")
+    config.addinivalue_line("markers", "sandbox: needs a running sandbox (the gameday_sandbox fixture)")
+    target = config.getoption("--target")
+    workers = getattr(config.option, "numprocesses", None)
+    if target == "aws":
+        if workers not in (None, 0, 1) and _selects_drills(config):
+            raise pytest.UsageError(
+                "drills against real AWS are serialised: drop -n/--numprocesses (or use -n 0) with --target aws")
+        if not config.getoption("--aws-topology"):
+            raise pytest.UsageError(
+                "--target aws needs --aws-topology FILE: run 'gameday provision up --target aws' first, "
+                "it writes that file")
+
+
+def _selects_drills(config: pytest.Config) -> bool:
+    expr = config.getoption("-m") or ""
+    return "not drill" not in expr
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    wanted = set(config.getoption("--scenario"))
+    if not wanted:
+        return
+    keep, drop = [], []
+    for item in items:
+        name = getattr(item, "callspec", None) and item.callspec.params.get("scenario")
+        if item.get_closest_marker("drill") is None:
+            keep.append(item)
+        elif name is not None and getattr(name, "name", name) in wanted:
+            keep.append(item)
+        else:
+            drop.append(item)
+    if drop:
+        config.hook.pytest_deselected(items=drop)
+        items[:] = keep
+
+
+def worker_id_of(request: pytest.FixtureRequest) -> str:
+    return os.environ.get("PYTEST_XDIST_WORKER", "master")
+
+
+@pytest.fixture(scope="session")
+def gameday_reports_dir(request: pytest.FixtureRequest) -> Path:
+    opt = request.config.getoption("--gameday-reports")
+    root = Path(opt) if opt else Path(str(request.config.rootpath)) / "reports" / "runs"
+    root.mkdir(parents=True, exist_ok=True)
+    return root
+
+
+@pytest.fixture(scope="session")
+def gameday_sandbox(request: pytest.FixtureRequest) -> Iterator[Any]:
+    """A running sandbox for this worker (own state dir and ports), torn down at the end, always."""
+    from gameday.sandbox import client
+
+    if request.config.getoption("--target") != "sandbox":
+        pytest.skip("needs --target sandbox")
+    worker = worker_id_of(request)
+    base = Path(tempfile.mkdtemp(prefix=f"gameday-{worker}-"))
+    state = base / "sandbox"
+    timing = request.config.getoption("--timing")
+    try:
+        endpoints = client.up(state, timing=timing)
+        yield endpoints
+    finally:
+        client.down(state)
+        import shutil
+
+        shutil.rmtree(base, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def gameday_topology(request: pytest.FixtureRequest, gameday_sandbox: Any) -> Any:
+    """The Topology the sandbox's Terraform apply produced (secrets redacted in its repr)."""
+    from gameday.provision.topology import Topology
+
+    return Topology.load(Path(gameday_sandbox.state_dir) / "topology.json")
+
+
+class DrillTarget:
+    """The target drills of this worker share: restored to steady state between drills."""
+
+    def __init__(self, kind: str, timing: str, state: Path | None, endpoints: Any, topology: Any,
+                 password: str | None) -> None:
+        self.kind = kind
+        self.timing = timing
+        self.state = state
+        self.endpoints = endpoints
+        self.topology = topology
+        self.password = password
+        self.dirty = False
+        self.used = False
+
+    def mark_dirty(self) -> None:
+        self.dirty = True
+
+    def ensure_steady(self) -> None:
+        """Before a drill: reset the sandbox (or rebuild it when reset fails) and check steady state."""
+        from gameday.drill.runner import steady_state
+
+        if self.kind == "sandbox" and self.used:
+            from gameday.errors import GamedayError
+            from gameday.sandbox import client
+
+            try:
+                client.admin(self.endpoints, "/reset", method="POST")
+                self.dirty = False
+            except GamedayError:
+                self.dirty = True
+            if self.dirty:
+                assert self.state is not None
+                client.down(self.state)
+                self.endpoints = client.up(self.state, timing=self.timing)
+                self.topology, self.password = _sandbox_topology(self.state)
+                self.dirty = False
+        self.used = True
+        steady_state(self.endpoints)
+
+
+def _sandbox_topology(state: Path) -> tuple[Any, str | None]:
+    import json
+
+    from gameday.provision.topology import Topology
+
+    topo = Topology.load(state / "topology.json")
+    secret = state / "secrets.json"
+    password = json.loads(secret.read_text()).get("db_password") if secret.exists() else None
+    return topo, password
+
+
+@pytest.fixture(scope="session")
+def gameday_target(request: pytest.FixtureRequest) -> Iterator[DrillTarget]:
+    """Sandbox per worker (own ports and state), or the AWS target from --aws-topology."""
+    kind = request.config.getoption("--target")
+    timing = request.config.getoption("--timing")
+    if kind == "aws":
+        from gameday.provision.topology import Topology
+        from gameday.target import Endpoints
+
+        topo = Topology.load(request.config.getoption("--aws-topology"))
+        yield DrillTarget("aws", timing, None, Endpoints.for_aws(topo), topo, os.environ.get("GAMEDAY_DB_PASSWORD"))
+        return
+    sandbox = request.getfixturevalue("gameday_sandbox")
+    state = Path(sandbox.state_dir)
+    topo, password = _sandbox_topology(state)
+    yield DrillTarget("sandbox", timing, state, sandbox, topo, password)
+
+
+class DrillRun:
+    """One test session's report folder: allure side files and the run summary."""
+
+    def __init__(self, layout: Any, target: str, timing: str) -> None:
+        self.layout = layout
+        self.root = layout.root
+        self.target = target
+        self.timing = timing
+        self.results: list[Any] = []
+
+    def record(self, scenario: Any, result: Any, error: str | None, seconds: float, target: DrillTarget) -> None:
+        from gameday.drill.report import ScenarioResult, write_summary
+
+        measurements: dict[str, Any] = {}
+        if result is not None:
+            measurements = {"fault_start": result.fault_start, "chaos": result.chaos_status}
+        self.results.append(ScenarioResult(
+            scenario=scenario.name, fault=scenario.fault, verdicts=tuple(result.verdicts) if result else (),
+            error=error, target=target.kind, timing=target.timing, duration_s=round(seconds, 1),
+            measurements=measurements))
+        secrets = (target.password,) if target.password else ()
+        write_summary(self.root, self.results, meta={"target": self.target, "timing": self.timing}, secrets=secrets)
+
+
+@pytest.fixture(scope="session")
+def gameday_run(request: pytest.FixtureRequest, gameday_reports_dir: Path) -> DrillRun:
+    from gameday.drill.report import run_layout, write_categories, write_environment_properties
+
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "")
+    layout = run_layout(gameday_reports_dir, None)
+    if worker:
+        layout = run_layout(gameday_reports_dir, f"{layout.run_id}-{worker}")
+    target = request.config.getoption("--target")
+    timing = request.config.getoption("--timing")
+    alluredir = request.config.getoption("allure_report_dir", None) if _has_allure(request) else None
+    for d in filter(None, [alluredir, layout.allure_results]):
+        write_categories(d)
+        write_environment_properties(d, {"target": target, "timing": timing, "worker": worker or "master"})
+    return DrillRun(layout, target, timing)
+
+
+def _has_allure(request: pytest.FixtureRequest) -> bool:
+    try:
+        request.config.getoption("allure_report_dir")
+        return True
+    except ValueError:
+        return False
