@@ -1,0 +1,1 @@
+"""PostgreSQL activities: roles, writability, replication lag, record counts, replica promotion."""

@@ -1,0 +1,1 @@
+"""Global Accelerator activities: traffic dials and endpoint health (API in us-west-2)."""

@@ -1,0 +1,70 @@
+"""Hard-crash the PostgreSQL primary: SIGKILL of its postmaster and every backend, like a power cut.
+
+AWS has no API for this (RebootDBInstance with ForceFailover is a clean, orderly failover), so this
+only works where the harness runs on the database host: the sandbox. It refuses anything that is
+not a loopback endpoint and any node that is not a primary.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+from typing import Any
+
+from chaoslib.types import Configuration, Secrets
+
+from gameday.chaos._common import ActivityFailed
+from gameday.chaos.database._conn import connect, resolve
+
+__all__ = ["crash_primary_db"]
+
+
+def _stat(pid: int) -> tuple[str, int]:
+    """(command name, parent pid) of pid from /proc."""
+    with open(f"/proc/{pid}/stat", encoding="utf-8") as fh:
+        raw = fh.read()
+    name = raw[raw.index("(") + 1:raw.rindex(")")]
+    return name, int(raw.rsplit(")", 1)[1].split()[1])
+
+
+def _children(ppid: int) -> list[int]:
+    out = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                if _stat(int(entry))[1] == ppid:
+                    out.append(int(entry))
+            except (OSError, ValueError, IndexError):
+                continue
+    return out
+
+
+def crash_primary_db(endpoint: str = "writer", configuration: Configuration = None,
+                     secrets: Secrets = None) -> dict[str, Any]:
+    """SIGKILL the postmaster (and its backends) of the primary behind a loopback endpoint; sandbox only."""
+    host, port = resolve(endpoint, configuration)
+    if not (host in ("localhost", "::1") or host.startswith("127.")):
+        raise ActivityFailed(f"crash_primary_db only works on the sandbox: {endpoint} is {host}:{port}, not "
+                             "loopback; on AWS use chaosaws.rds.actions.reboot_db_instance(force_failover)")
+    with connect(endpoint, configuration, secrets) as conn:
+        row = conn.execute("SELECT pg_is_in_recovery(), pg_backend_pid()").fetchone()
+    if row is None or row[0]:
+        raise ActivityFailed(f"{endpoint} is not a primary: refusing to crash it")
+    try:
+        postmaster = _stat(int(row[1]))[1]
+        name = _stat(postmaster)[0]
+    except (OSError, ValueError, IndexError) as exc:
+        raise ActivityFailed(f"cannot find the postmaster of {endpoint} on this host: {exc}") from exc
+    if "postgres" not in name and "postmaster" not in name:
+        raise ActivityFailed(f"parent of the backend is {name!r}, not a PostgreSQL postmaster: refusing")
+    victims = [postmaster, *_children(postmaster)]
+    try:
+        for pid in victims:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                continue
+    except PermissionError as exc:
+        raise ActivityFailed(f"not allowed to kill PostgreSQL (pid {postmaster}): "
+                             "run as root or as its user") from exc
+    return {"endpoint": endpoint, "postmaster_pid": postmaster, "killed": len(victims)}
