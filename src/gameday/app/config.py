@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from gameday.errors import ConfigError
 from gameday.util.redact import Secret
@@ -46,7 +46,7 @@ class AppConfig:
     db_reader: DbAddress | None = None
     db_name: str = "gameday"
     db_user: str = "gameday"
-    db_password: Secret = Secret("")
+    db_password: Secret = field(default_factory=lambda: Secret(""))
     db_connect_timeout: float = 1.0
     db_statement_timeout: float = 3.0
     health_timeout: float = 1.0

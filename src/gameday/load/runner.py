@@ -1,0 +1,276 @@
+"""Run ``loadtests/locustfile.py`` headless as a subprocess and collect what it wrote.
+
+locust is never imported here: it monkey-patches the whole process with gevent, which would
+break pytest, psycopg and the sandbox threads. We talk to it through argv, env and files.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+
+from gameday.errors import ConfigError, LoadError, TimeoutExceeded
+from gameday.load.records import LedgerRecord, RequestRecord, read_ledger, read_requests
+from gameday.util.procs import ProcessRegistry
+
+__all__ = ["DEFAULT_LOCUSTFILE", "LoadResult", "LoadRunner", "default_locustfile", "read_ledger",
+           "read_requests"]
+
+# src/gameday/load/runner.py -> repository root
+DEFAULT_LOCUSTFILE = Path(__file__).resolve().parents[3] / "loadtests" / "locustfile.py"
+
+
+def default_locustfile() -> Path:
+    """``GAMEDAY_LOCUSTFILE`` if set, else the repository's ``loadtests/locustfile.py``."""
+    env = os.environ.get("GAMEDAY_LOCUSTFILE")
+    return Path(env) if env else DEFAULT_LOCUSTFILE
+
+
+@dataclass(frozen=True)
+class LoadResult:
+    """Where a finished (or stopped) locust run left its journals and reports."""
+
+    out_dir: Path
+    run_id: str
+    requests_path: Path
+    ledger_path: Path
+    run_info_path: Path
+    csv_prefix: Path
+    html_path: Path
+    log_path: Path
+    exit_code: int | None
+    forced_kill: bool
+    stderr_tail: str
+
+    @property
+    def csv_stats_path(self) -> Path:
+        return Path(f"{self.csv_prefix}_stats.csv")
+
+    def requests(self) -> list[RequestRecord]:
+        return read_requests(self.requests_path)
+
+    def ledger(self) -> list[LedgerRecord]:
+        return read_ledger(self.ledger_path)
+
+
+class LoadRunner:
+    """One locust run: probes ``GET /items`` on every target, writes ``POST /records`` to write services.
+
+    ``with LoadRunner(...) as lr: ...`` always stops locust (SIGTERM, so it writes its reports;
+    SIGKILL of the process group if it does not exit within ``stop_timeout``).
+    """
+
+    def __init__(self, targets: Mapping[str, str], out_dir: str | os.PathLike[str], *,
+                 run_time_s: float, probe_rate: float = 20.0, write_rate: float = 10.0,
+                 write_services: Sequence[str] = ("orders",), run_id: str | None = None,
+                 connect_timeout: float = 1.0, read_timeout: float = 2.0, record: bool = True,
+                 locustfile: str | os.PathLike[str] | None = None, registry: ProcessRegistry | None = None,
+                 extra_env: Mapping[str, str] | None = None, start_timeout: float = 30.0,
+                 stop_timeout: float = 15.0, python: str | None = None) -> None:
+        if not targets:
+            raise ConfigError("no targets", field="targets",
+                              hint='pass {"web": "http://127.0.0.1:PORT", ...}')
+        for service, url in targets.items():
+            if not str(url).startswith(("http://", "https://")):
+                raise ConfigError(f"target of {service!r} is not an http(s) URL: {url!r}", field="targets")
+        if not run_time_s > 0:
+            raise ConfigError("run time must be > 0 s (a load run is always bounded)", field="run_time_s")
+        if probe_rate < 0 or write_rate < 0:
+            raise ConfigError("rates must be >= 0", field="probe_rate/write_rate")
+        self.targets = {str(k): str(v).rstrip("/") for k, v in targets.items()}
+        self.out_dir = Path(out_dir).resolve()
+        self.run_time_s = float(run_time_s)
+        self.probe_rate = float(probe_rate)
+        self.write_rate = float(write_rate)
+        # Writes only go to services we have a target for (a web-only run simply has none).
+        self.write_services = [s for s in write_services if s in self.targets]
+        self.run_id = run_id or time.strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:6]
+        self.connect_timeout = connect_timeout
+        self.read_timeout = read_timeout
+        self.record = record
+        self.locustfile = Path(locustfile) if locustfile else default_locustfile()
+        self.registry = registry or ProcessRegistry(self.out_dir)
+        self.extra_env = dict(extra_env or {})
+        self.start_timeout = start_timeout
+        self.stop_timeout = stop_timeout
+        self.python = python or sys.executable
+        self.users = (len(self.targets) if self.probe_rate > 0 else 0) + (
+            len(self.write_services) if self.write_rate > 0 else 0)
+        if self.users == 0:
+            raise ConfigError("nothing to do: probe_rate and write_rate are both 0 (or no write targets)")
+        self.proc_name = f"locust-{self.run_id}"
+        self._started_mono: float | None = None
+        self._result: LoadResult | None = None
+        self._forced = False
+
+    # -- paths ---------------------------------------------------------------------------------
+    @property
+    def requests_path(self) -> Path:
+        return self.out_dir / "requests.jsonl"
+
+    @property
+    def ledger_path(self) -> Path:
+        return self.out_dir / "ledger.jsonl"
+
+    @property
+    def run_info_path(self) -> Path:
+        return self.out_dir / "run.json"
+
+    @property
+    def log_path(self) -> Path:
+        return self.out_dir / "locust.log"
+
+    def argv(self) -> list[str]:
+        return [
+            self.python, "-m", "locust", "-f", str(self.locustfile), "--headless", "--only-summary",
+            "-u", str(self.users), "-r", str(self.users), "--run-time", f"{math.ceil(self.run_time_s)}s",
+            "--csv", str(self.out_dir / "locust"), "--html", str(self.out_dir / "locust.html"),
+            "--exit-code-on-error", "0",  # failed requests are data in a drill, not a locust error
+        ]
+
+    def env(self) -> dict[str, str]:
+        import json
+
+        env = dict(os.environ)
+        env.update({
+            "GAMEDAY_TARGETS": json.dumps(self.targets),
+            "GAMEDAY_PROBE_RATE": repr(self.probe_rate),
+            "GAMEDAY_WRITE_RATE": repr(self.write_rate),
+            "GAMEDAY_WRITE_SERVICES": ",".join(self.write_services),
+            "GAMEDAY_RECORDS_DIR": str(self.out_dir),
+            "GAMEDAY_RUN_ID": self.run_id,
+            "GAMEDAY_CONNECT_TIMEOUT": repr(self.connect_timeout),
+            "GAMEDAY_READ_TIMEOUT": repr(self.read_timeout),
+            "GAMEDAY_RECORD": "1" if self.record else "0",
+            "PYTHONUNBUFFERED": "1",
+        })
+        env.update(self.extra_env)
+        return env
+
+    # -- lifecycle -----------------------------------------------------------------------------
+    @property
+    def running(self) -> bool:
+        m = self.registry.procs.get(self.proc_name)
+        return m is not None and m.alive()
+
+    def start(self) -> None:
+        """Start locust and return once it has started its users; LoadError with locust's text if not."""
+        if not self.locustfile.is_file():
+            raise ConfigError("locustfile not found", file=str(self.locustfile),
+                              hint="set GAMEDAY_LOCUSTFILE or pass locustfile=")
+        self.out_dir.mkdir(parents=True, exist_ok=True)
+        if self.requests_path.exists() and self.requests_path.stat().st_size > 0:
+            raise ConfigError("already holds the journal of an earlier run", file=str(self.out_dir),
+                              hint="use a fresh out_dir per load run")
+        self.run_info_path.unlink(missing_ok=True)
+        m = self.registry.spawn(self.proc_name, self.argv(), env=self.env(), cwd=self.out_dir,
+                                log=self.log_path)
+        self._started_mono = time.monotonic()
+        deadline = self._started_mono + self.start_timeout
+        while not self.run_info_path.exists():
+            rc = m.popen.poll()
+            if rc is not None:
+                self.registry.forget(self.proc_name)
+                raise LoadError(f"locust exited during startup (exit code {rc}):\n{self._tail()}")
+            if time.monotonic() > deadline:
+                self.registry.kill(self.proc_name)
+                raise LoadError(f"locust did not start its users within {self.start_timeout:.0f} s:\n"
+                                f"{self._tail()}")
+            time.sleep(0.05)
+
+    def check(self) -> None:
+        """Raise LoadError if locust died on its own with an error (call while the run should be going)."""
+        m = self.registry.procs.get(self.proc_name)
+        if m is not None and (rc := m.popen.poll()) is not None and rc != 0:
+            raise LoadError(f"locust crashed (exit code {rc}):\n{self._tail()}")
+
+    def wait(self, timeout: float | None = None) -> LoadResult:
+        """Wait for the run time to elapse and locust to write its reports; LoadError if it crashed."""
+        if self._result is not None:
+            return self._result
+        m = self.registry.procs.get(self.proc_name)
+        if m is None:
+            raise LoadError("locust was not started")
+        if timeout is None:
+            elapsed = time.monotonic() - (self._started_mono or time.monotonic())
+            timeout = max(0.0, self.run_time_s - elapsed) + self.connect_timeout + self.read_timeout + 30.0
+        try:
+            m.popen.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.stop()
+            raise TimeoutExceeded(f"locust run {self.run_id}", timeout) from None
+        result = self._finish()
+        if result.exit_code not in (0, None):
+            raise LoadError(f"locust exited with code {result.exit_code}:\n{result.stderr_tail}")
+        return result
+
+    def stop(self) -> LoadResult:
+        """SIGTERM: the locustfile stops the users, lets in-flight requests finish (journaled), writes
+        the HTML report, locust writes the CSVs; SIGKILL of the group after ``stop_timeout``.
+
+        Not SIGINT: locust turns it into a KeyboardInterrupt inside whichever greenlet runs, which
+        can kill an in-flight request before it is journaled.
+        """
+        if self._result is not None:
+            return self._result
+        m = self.registry.procs.get(self.proc_name)
+        if m is None:
+            raise LoadError("locust was not started")
+        if m.alive():
+            self.registry.signal(self.proc_name, signal.SIGTERM)
+            try:
+                m.popen.wait(timeout=self.stop_timeout)
+            except subprocess.TimeoutExpired:
+                self._forced = True
+        return self._finish()
+
+    def _finish(self) -> LoadResult:
+        m = self.registry.procs.get(self.proc_name)
+        rc: int | None = None
+        if m is not None:
+            if self._forced or m.alive():
+                self._forced = True
+                self.registry.kill(self.proc_name)  # SIGKILL the group, reap, forget
+            else:
+                self.registry.forget(self.proc_name)
+            rc = m.popen.poll()
+        self._result = LoadResult(
+            out_dir=self.out_dir, run_id=self.run_id, requests_path=self.requests_path,
+            ledger_path=self.ledger_path, run_info_path=self.run_info_path,
+            csv_prefix=self.out_dir / "locust",
+            html_path=self.out_dir / "locust.html", log_path=self.log_path, exit_code=rc,
+            forced_kill=self._forced, stderr_tail=self._tail())
+        return self._result
+
+    def _tail(self, lines: int = 40) -> str:
+        try:
+            text = self.log_path.read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            return "(no locust output)"
+        return "\n".join(text.strip().splitlines()[-lines:]) or "(no locust output)"
+
+    @property
+    def result(self) -> LoadResult | None:
+        return self._result
+
+    def __enter__(self) -> LoadRunner:
+        self.start()
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        if self.registry.procs.get(self.proc_name) is not None or self._result is None:
+            try:
+                self.stop()
+            except LoadError:
+                if exc_type is None:
+                    raise
