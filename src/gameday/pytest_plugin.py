@@ -29,6 +29,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="run only this scenario (repeatable); default: all in scenarios/")
     group.addoption("--gameday-reports", default=None, metavar="DIR",
                     help="where per-run report folders go (default: reports/runs)")
+    group.addoption("--reuse-sandbox", default=os.environ.get("GAMEDAY_REUSE_SANDBOX"), metavar="STATE_DIR",
+                    help="use the sandbox already running in STATE_DIR (from 'gameday sandbox up') and leave it "
+                         "running; default: a fresh sandbox per worker")
     group.addoption("--aws-topology", default=None, metavar="FILE",
                     help="with --target aws: the Topology JSON written by 'gameday provision up --target aws'")
 
@@ -90,6 +93,12 @@ def gameday_sandbox(request: pytest.FixtureRequest) -> Iterator[Any]:
 
     if request.config.getoption("--target") != "sandbox":
         pytest.skip("needs --target sandbox")
+    reuse = request.config.getoption("--reuse-sandbox")
+    if reuse:
+        from gameday.target import Endpoints
+
+        yield Endpoints.load(Path(reuse) / "endpoints.json")
+        return
     worker = worker_id_of(request)
     base = Path(tempfile.mkdtemp(prefix=f"gameday-{worker}-"))
     state = base / "sandbox"

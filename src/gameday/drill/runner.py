@@ -12,10 +12,9 @@ import subprocess
 import sys
 import time
 import urllib.error
-import urllib.parse
 import urllib.request
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -109,7 +108,10 @@ def run_experiment(name: str, run_dir: Path, env: dict[str, str], timeout: float
 def fault_window(journal: dict[str, Any]) -> tuple[float, float | None]:
     """Fault start = start of the method's first action; end = end of the last rollback (if any)."""
     def ts(text: str) -> float:
-        return datetime.fromisoformat(text).timestamp() if text else 0.0
+        if not text:
+            return 0.0
+        d = datetime.fromisoformat(text)
+        return (d if d.tzinfo else d.replace(tzinfo=timezone.utc)).timestamp()  # chaostoolkit writes UTC
 
     runs = [r for r in journal.get("run", []) if r.get("activity", {}).get("type") == "action"]
     if not runs:
@@ -124,12 +126,13 @@ def read_back(url: str, ids: list[str], timeout: float = 5.0, attempts: int = 20
     """Which of ids the surviving primary holds, through the service's read-back endpoint."""
     present: set[str] = set()
     for i in range(0, len(ids), READBACK_BATCH):
-        chunk = ids[i:i + READBACK_BATCH]
-        q = urllib.parse.quote(",".join(chunk), safe=",")
+        body = json.dumps({"ids": ids[i:i + READBACK_BATCH]}).encode()
         last: Exception | None = None
         for _ in range(attempts):
+            req = urllib.request.Request(f"{url.rstrip('/')}/records/query", data=body, method="POST",
+                                         headers={"Content-Type": "application/json"})
             try:
-                with urllib.request.urlopen(f"{url.rstrip('/')}/records?ids={q}", timeout=timeout) as resp:
+                with urllib.request.urlopen(req, timeout=timeout) as resp:
                     present.update(json.loads(resp.read())["found"])
                     last = None
                     break
@@ -171,11 +174,11 @@ def run_drill(scenario: Any, endpoints: Endpoints, topology: Any, run_dir: Path,
         load_result = runner.stop()
     fault_start, fault_end = fault_window(journal)
     with step("verification"):
-        from gameday.load.runner import read_ledger, read_requests
+        from gameday.analysis import load_ledger, load_requests
 
-        requests = read_requests(load_result.requests_path)
-        ledger = read_ledger(load_result.ledger_path)
-        acked = [w.id for w in ledger if w.outcome in ("ok", "unknown", "failed")]
+        requests = load_requests(load_result.requests_path)
+        ledger = load_ledger(load_result.ledger_path)
+        acked = sorted({w.id for w in ledger})
         readback_region = getattr(scenario, "readback_region", "primary")
         region = endpoints.recovery_region if readback_region == "recovery" else endpoints.primary_region
         service = next(iter(load.write_services), "orders") if hasattr(load, "write_services") else "orders"

@@ -137,9 +137,9 @@ class Sandbox:
         for (svc, region), tg_arn in smap.target_group.items():
             tg = elbv2_backends[ACCOUNT][region].target_groups[tg_arn]
             hc = HealthCheck(
-                path=tg.healthcheck_path or "/health",
-                interval_s=self.timing.interval(float(tg.healthcheck_interval_seconds or 30)),
-                timeout_s=self.timing.interval(float(tg.healthcheck_timeout_seconds or 5)),
+                path=tg.health_check_path or "/health",
+                interval_s=self.timing.interval(float(tg.health_check_interval_seconds or 30)),
+                timeout_s=self.timing.timeout(float(tg.health_check_timeout_seconds or 5)),
                 healthy_threshold=int(tg.healthy_threshold_count or 5),
                 unhealthy_threshold=int(tg.unhealthy_threshold_count or 2),
             )
@@ -163,8 +163,9 @@ class Sandbox:
             interval = float(getattr(eg, "health_check_interval_seconds", 30) or 30)
             threshold = int(getattr(eg, "threshold_count", 3) or 3)
             path = getattr(eg, "health_check_path", None) or "/health"
+            path = "/health" if path == "/" else path
             hc = HealthCheck(path=path, interval_s=self.timing.interval(interval),
-                             timeout_s=self.timing.interval(min(interval, 5.0)),
+                             timeout_s=self.timing.timeout(min(interval, 5.0)),
                              healthy_threshold=threshold, unhealthy_threshold=threshold)
             self.router.add_service(name, primary, self.albs[(name, primary)].port,
                                     recovery, self.albs[(name, recovery)].port, hc)

@@ -24,6 +24,7 @@ class TimingProfile:
     asg_replace_s: float = 60.0        # unhealthy instance noticed and a replacement launched
     instance_boot_s: float = 0.0       # extra boot time of a new instance (process start is real)
     min_interval_s: float = 0.1        # floor of any scaled health-check interval
+    min_timeout_s: float = 0.5         # floor of any scaled health-check timeout
 
     def s(self, seconds: float) -> float:
         """Scale a real-world duration to this profile."""
@@ -31,6 +32,10 @@ class TimingProfile:
 
     def interval(self, seconds: float) -> float:
         return max(self.min_interval_s, seconds * self.scale)
+
+    def timeout(self, seconds: float) -> float:
+        """Health-check timeouts keep a floor: a loaded 2-core machine must not look like an outage."""
+        return max(self.min_timeout_s, seconds * self.scale)
 
 
 PROFILES = {
