@@ -31,6 +31,12 @@ def cp(_session_cp: ControlPlane) -> Iterator[ControlPlane]:
 @pytest.fixture()
 def client(cp: ControlPlane) -> Callable[..., Any]:
     def make(service: str, region: str = "eu-south-1") -> Any:
-        return boto3.client(service, region_name=region, endpoint_url=cp.url,
-                            aws_access_key_id="test", aws_secret_access_key="test")
+        return boto3.client(
+            service,
+            region_name=region,
+            endpoint_url=cp.url,
+            aws_access_key_id="test",
+            aws_secret_access_key="test",
+        )
+
     return make

@@ -25,18 +25,28 @@ def test_lifecycle_with_traffic_dial_update(client: Callable[..., Any]) -> None:
     assert acc["Status"] == "DEPLOYED"
     assert acc["DnsName"].endswith(".awsglobalaccelerator.com") and acc["DnsName"].startswith("a")
     assert len(acc["IpSets"][0]["IpAddresses"]) == 2
-    assert ga.describe_accelerator_attributes(AcceleratorArn=arn)["AcceleratorAttributes"]["FlowLogsEnabled"] is False
+    assert (
+        ga.describe_accelerator_attributes(AcceleratorArn=arn)["AcceleratorAttributes"]["FlowLogsEnabled"]
+        is False
+    )
     assert ga.list_tags_for_resource(ResourceArn=arn)["Tags"] == [{"Key": "service", "Value": "web"}]
 
-    listener = ga.create_listener(AcceleratorArn=arn, Protocol="TCP",
-                                  PortRanges=[{"FromPort": 80, "ToPort": 80}])["Listener"]
+    listener = ga.create_listener(
+        AcceleratorArn=arn, Protocol="TCP", PortRanges=[{"FromPort": 80, "ToPort": 80}]
+    )["Listener"]
     groups = {}
     for region, alb, dial in (("eu-south-1", ALB_P, 100.0), ("eu-central-1", ALB_R, 0.0)):
         groups[region] = ga.create_endpoint_group(
-            ListenerArn=listener["ListenerArn"], EndpointGroupRegion=region, TrafficDialPercentage=dial,
-            HealthCheckProtocol="HTTP", HealthCheckPath="/health", HealthCheckPort=80,
-            HealthCheckIntervalSeconds=10, ThresholdCount=3,
-            EndpointConfigurations=[{"EndpointId": alb, "Weight": 128}])["EndpointGroup"]
+            ListenerArn=listener["ListenerArn"],
+            EndpointGroupRegion=region,
+            TrafficDialPercentage=dial,
+            HealthCheckProtocol="HTTP",
+            HealthCheckPath="/health",
+            HealthCheckPort=80,
+            HealthCheckIntervalSeconds=10,
+            ThresholdCount=3,
+            EndpointConfigurations=[{"EndpointId": alb, "Weight": 128}],
+        )["EndpointGroup"]
     primary = groups["eu-south-1"]
     assert primary["TrafficDialPercentage"] == 100.0
     assert primary["HealthCheckPath"] == "/health"
@@ -46,8 +56,9 @@ def test_lifecycle_with_traffic_dial_update(client: Callable[..., Any]) -> None:
         ga.create_endpoint_group(ListenerArn=listener["ListenerArn"], EndpointGroupRegion="eu-south-1")
     assert _code(exc) == "EndpointGroupAlreadyExistsException"
 
-    updated = ga.update_endpoint_group(EndpointGroupArn=primary["EndpointGroupArn"],
-                                       TrafficDialPercentage=25.0)["EndpointGroup"]
+    updated = ga.update_endpoint_group(
+        EndpointGroupArn=primary["EndpointGroupArn"], TrafficDialPercentage=25.0
+    )["EndpointGroup"]
     assert updated["TrafficDialPercentage"] == 25.0
     assert updated["HealthCheckPath"] == "/health"  # untouched settings survive a partial update
     described = ga.describe_endpoint_group(EndpointGroupArn=primary["EndpointGroupArn"])["EndpointGroup"]
@@ -83,8 +94,11 @@ def test_invalid_arguments_are_400(client: Callable[..., Any]) -> None:
     arn = ga.create_accelerator(Name="orders")["Accelerator"]["AcceleratorArn"]
     li = ga.create_listener(AcceleratorArn=arn, Protocol="TCP", PortRanges=[{"FromPort": 80, "ToPort": 80}])
     with pytest.raises(ClientError) as exc:
-        ga.create_endpoint_group(ListenerArn=li["Listener"]["ListenerArn"], EndpointGroupRegion="eu-south-1",
-                                 HealthCheckProtocol="UDP")
+        ga.create_endpoint_group(
+            ListenerArn=li["Listener"]["ListenerArn"],
+            EndpointGroupRegion="eu-south-1",
+            HealthCheckProtocol="UDP",
+        )
     assert _code(exc) == "InvalidArgumentException"
     with pytest.raises(ClientError) as exc:
         ga.describe_listener(ListenerArn=arn + "/listener/deadbeef")

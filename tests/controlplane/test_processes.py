@@ -32,12 +32,26 @@ def test_two_control_planes_in_two_processes(tmp_path: Path) -> None:
     reg = ProcessRegistry(tmp_path)
     ports = [free_port(), free_port()]
     try:
-        procs = [reg.spawn(f"cp{i}", [sys.executable, "-m", "gameday.controlplane", "--port", str(port)],
-                           log=tmp_path / f"cp{i}.log") for i, port in enumerate(ports)]
+        procs = [
+            reg.spawn(
+                f"cp{i}",
+                [sys.executable, "-m", "gameday.controlplane", "--port", str(port)],
+                log=tmp_path / f"cp{i}.log",
+            )
+            for i, port in enumerate(ports)
+        ]
         urls = [_ready_url(tmp_path / f"cp{i}.log") for i in range(2)]
         assert urls == [f"http://127.0.0.1:{p}" for p in ports]
-        clients = [boto3.client("sqs", region_name="eu-south-1", endpoint_url=u, aws_access_key_id="test",
-                                aws_secret_access_key="test") for u in urls]
+        clients = [
+            boto3.client(
+                "sqs",
+                region_name="eu-south-1",
+                endpoint_url=u,
+                aws_access_key_id="test",
+                aws_secret_access_key="test",
+            )
+            for u in urls
+        ]
         clients[0].create_queue(QueueName="only-in-first")
         assert any("only-in-first" in u for u in clients[0].list_queues().get("QueueUrls", []))
         assert clients[1].list_queues().get("QueueUrls", []) == []

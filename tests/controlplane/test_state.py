@@ -24,10 +24,15 @@ def test_reset_empties_moto_and_ga(cp: ControlPlane, client: Callable[..., Any])
 def _subnet_group(client: Callable[..., Any], region: str, name: str) -> None:
     ec2 = client("ec2", region)
     vpc = ec2.create_vpc(CidrBlock="10.20.0.0/16")["Vpc"]["VpcId"]
-    subnets = [ec2.create_subnet(VpcId=vpc, CidrBlock=f"10.20.{i}.0/24", AvailabilityZone=f"{region}{az}")
-               ["Subnet"]["SubnetId"] for i, az in enumerate("ab")]
-    client("rds", region).create_db_subnet_group(DBSubnetGroupName=name, DBSubnetGroupDescription="t",
-                                                 SubnetIds=subnets)
+    subnets = [
+        ec2.create_subnet(VpcId=vpc, CidrBlock=f"10.20.{i}.0/24", AvailabilityZone=f"{region}{az}")["Subnet"][
+            "SubnetId"
+        ]
+        for i, az in enumerate("ab")
+    ]
+    client("rds", region).create_db_subnet_group(
+        DBSubnetGroupName=name, DBSubnetGroupDescription="t", SubnetIds=subnets
+    )
 
 
 def test_cross_region_replica_uses_its_own_region(client: Callable[..., Any]) -> None:
@@ -35,12 +40,21 @@ def test_cross_region_replica_uses_its_own_region(client: Callable[..., Any]) ->
     _subnet_group(client, "eu-central-1", "db-recovery")  # a name that does not exist in the source region
     rds_p, rds_r = client("rds", "eu-south-1"), client("rds", "eu-central-1")
     primary = rds_p.create_db_instance(
-        DBInstanceIdentifier="gd-primary", Engine="postgres", DBInstanceClass="db.t3.micro", AllocatedStorage=20,
-        MasterUsername="gameday", MasterUserPassword="not-a-real-secret", DBSubnetGroupName="db-primary",
-        MultiAZ=True)["DBInstance"]
+        DBInstanceIdentifier="gd-primary",
+        Engine="postgres",
+        DBInstanceClass="db.t3.micro",
+        AllocatedStorage=20,
+        MasterUsername="gameday",
+        MasterUserPassword="not-a-real-secret",
+        DBSubnetGroupName="db-primary",
+        MultiAZ=True,
+    )["DBInstance"]
     replica = rds_r.create_db_instance_read_replica(
-        DBInstanceIdentifier="gd-replica", SourceDBInstanceIdentifier=primary["DBInstanceArn"],
-        DBInstanceClass="db.t3.micro", DBSubnetGroupName="db-recovery")["DBInstance"]
+        DBInstanceIdentifier="gd-replica",
+        SourceDBInstanceIdentifier=primary["DBInstanceArn"],
+        DBInstanceClass="db.t3.micro",
+        DBSubnetGroupName="db-recovery",
+    )["DBInstance"]
     assert replica["DBSubnetGroup"]["DBSubnetGroupName"] == "db-recovery"
     assert replica["AvailabilityZone"].startswith("eu-central-1")
     assert replica["DbiResourceId"] != primary["DbiResourceId"]
@@ -50,7 +64,11 @@ def test_cross_region_replica_uses_its_own_region(client: Callable[..., Any]) ->
     assert described["DBSubnetGroup"]["DBSubnetGroupName"] == "db-primary"
     assert described["ReadReplicaDBInstanceIdentifiers"] == [replica["DBInstanceArn"]]
     rds_r.delete_db_instance(DBInstanceIdentifier="gd-replica", SkipFinalSnapshot=True)
-    assert rds_p.describe_db_instances(DBInstanceIdentifier="gd-primary")["DBInstances"][0][
-        "ReadReplicaDBInstanceIdentifiers"] == []
+    assert (
+        rds_p.describe_db_instances(DBInstanceIdentifier="gd-primary")["DBInstances"][0][
+            "ReadReplicaDBInstanceIdentifiers"
+        ]
+        == []
+    )
     rds_p.delete_db_instance(DBInstanceIdentifier="gd-primary", SkipFinalSnapshot=True)
     assert rds_r.describe_db_instances()["DBInstances"] == []

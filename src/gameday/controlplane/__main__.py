@@ -13,12 +13,16 @@ from gameday.errors import GamedayError
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m gameday.controlplane",
-                                     description="Local AWS control plane (moto + Global Accelerator) on 127.0.0.1")
+    parser = argparse.ArgumentParser(
+        prog="python -m gameday.controlplane",
+        description="Local AWS control plane (moto + Global Accelerator) on 127.0.0.1",
+    )
     parser.add_argument("--port", type=int, default=None, help="port on 127.0.0.1 (default: a free one)")
     parser.add_argument("--log-level", default="WARNING")
     args = parser.parse_args(argv)
-    logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())

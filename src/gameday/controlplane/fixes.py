@@ -4,6 +4,9 @@
   *after* its DB subnet group had been looked up, so the subnet group had to exist in the source
   region; it also kept the primary's AZ, Multi-AZ flag, security groups and DbiResourceId.
 - Deleting a cross-region replica raised ValueError (the primary lists it by ARN, removal is by id).
+- CreateLaunchTemplate copied the template's own tags (request-level TagSpecifications, resource
+  type ``launch-template``) into the version's LaunchTemplateData, so terraform saw a phantom
+  ``tag_specifications`` block and planned an update after every apply.
 """
 
 from __future__ import annotations
@@ -52,8 +55,11 @@ def apply() -> None:
                 replica._db_subnet_group_name = None
                 if hasattr(replica, "db_subnet_group"):
                     del replica.db_subnet_group
-        rest = {k: v for k, v in db_kwargs.items()
-                if k not in ("backend", "tags", "multi_az", "availability_zone")}
+        rest = {
+            k: v
+            for k, v in db_kwargs.items()
+            if k not in ("backend", "tags", "multi_az", "availability_zone")
+        }
         replica.update(**rest)
         replica.set_as_replica()
         self.databases[database_id] = replica
@@ -65,6 +71,27 @@ def apply() -> None:
             if ref in self.replicas:
                 self.replicas.remove(ref)
 
+    from moto.ec2.models.launch_templates import LaunchTemplate, LaunchTemplateBackend
+
+    original_create_lt = LaunchTemplateBackend.create_launch_template
+
+    def create_launch_template(
+        self: LaunchTemplateBackend,
+        name: str,
+        description: str,
+        template_data: dict[str, Any],
+        tag_spec: dict[str, Any],
+    ) -> LaunchTemplate:
+        specs = template_data.get("TagSpecifications")
+        if specs:
+            kept = [s for s in specs if s.get("ResourceType") != "launch-template"]
+            if kept:
+                template_data["TagSpecifications"] = kept
+            else:
+                del template_data["TagSpecifications"]
+        return original_create_lt(self, name, description, template_data, tag_spec)
+
+    LaunchTemplateBackend.create_launch_template = create_launch_template  # type: ignore[method-assign]
     RDSBackend.create_db_instance_read_replica = create_db_instance_read_replica  # type: ignore[method-assign]
     DBInstance.remove_replica = remove_replica  # type: ignore[method-assign]
     _applied = True

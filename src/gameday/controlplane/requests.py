@@ -34,13 +34,15 @@ def _botocore_name(service: str, params: dict[str, Any]) -> str:
 
 
 @functools.lru_cache(maxsize=64)
-def _rest_routes(service: str) -> list[tuple[str, re.Pattern[str], tuple[str, ...], tuple[str, ...], str, int]]:
+def _rest_routes(
+    service: str,
+) -> list[tuple[str, re.Pattern[str], tuple[str, ...], tuple[str, ...], str, int]]:
     """(method, path regex, required query keys, required headers, operation, specificity)."""
     import botocore.session
 
     try:
         model = botocore.session.get_session().get_service_model(service)
-    except Exception:  # noqa: BLE001 - unknown service: no REST routes
+    except Exception:
         return []
     routes = []
     for op_name in model.operation_names:
@@ -54,11 +56,13 @@ def _rest_routes(service: str) -> list[tuple[str, re.Pattern[str], tuple[str, ..
             headers = tuple(
                 "HTTP_" + str(shape.members[m].serialization.get("name", m)).upper().replace("-", "_")
                 for m in shape.required_members
-                if m in shape.members and shape.members[m].serialization.get("location") == "header")
+                if m in shape.members and shape.members[m].serialization.get("location") == "header"
+            )
             qkeys += tuple(
                 str(shape.members[m].serialization.get("name", m))
                 for m in shape.required_members
-                if m in shape.members and shape.members[m].serialization.get("location") == "querystring")
+                if m in shape.members and shape.members[m].serialization.get("location") == "querystring"
+            )
         literal = 0
         pattern = ""
         for part in re.split(r"(\{[^}]+\})", path):
@@ -77,8 +81,9 @@ def _rest_routes(service: str) -> list[tuple[str, re.Pattern[str], tuple[str, ..
     return routes
 
 
-def _rest_action(service: str, environ: dict[str, Any], path: str,
-                 query: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+def _rest_action(
+    service: str, environ: dict[str, Any], path: str, query: dict[str, Any]
+) -> tuple[str, dict[str, Any]]:
     method = environ.get("REQUEST_METHOD", "GET")
     for m, regex, qkeys, headers, op, _spec in _rest_routes(service):
         if m != method:

@@ -50,8 +50,9 @@ class FrontApp:
         if answer is not None:
             status, headers, payload = _normalize(answer)
         elif is_ga:
-            status, headers, payload = ga_responses.dispatch(target[len(ga_responses.TARGET_PREFIX):], body,
-                                                             DEFAULT_ACCOUNT)
+            status, headers, payload = ga_responses.dispatch(
+                target[len(ga_responses.TARGET_PREFIX) :], body, DEFAULT_ACCOUNT
+            )
         else:
             status, headers, payload = self._call_moto(environ)
         if call is not None:
@@ -62,7 +63,9 @@ class FrontApp:
     def _call_moto(self, environ: dict[str, Any]) -> tuple[int, list[tuple[str, str]], bytes]:
         captured: dict[str, Any] = {}
 
-        def capture(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Callable[[bytes], None]:
+        def capture(
+            status: str, headers: list[tuple[str, str]], exc_info: Any = None
+        ) -> Callable[[bytes], None]:
             captured["status"], captured["headers"] = status, headers
             return lambda _data: None
 
@@ -161,10 +164,14 @@ class ControlPlane:
             self._server = make_server(self.host, port, app, threaded=True, request_handler=QuietHandler)
         except OSError as exc:
             raise ControlPlaneError(f"cannot bind the control plane on {self.host}:{port}: {exc}") from exc
-        self._server.daemon_threads = True
+        self._server.daemon_threads = True  # type: ignore[attr-defined]
         self.port = int(self._server.server_address[1])
-        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.1},
-                                        name=f"controlplane-{self.port}", daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever,
+            kwargs={"poll_interval": 0.1},
+            name=f"controlplane-{self.port}",
+            daemon=True,
+        )
         self._thread.start()
         if not port_open(self.port, self.host, timeout=2.0):
             self.stop()

@@ -53,7 +53,9 @@ class Accelerator:
             "Name": self.name,
             "IpAddressType": self.ip_address_type,
             "Enabled": self.enabled,
-            "IpSets": [{"IpFamily": "IPv4", "IpAddressFamily": "IPv4", "IpAddresses": list(self.ip_addresses)}],
+            "IpSets": [
+                {"IpFamily": "IPv4", "IpAddressFamily": "IPv4", "IpAddresses": list(self.ip_addresses)}
+            ],
             "DnsName": self.dns_name,
             "Status": self.status,
             "CreatedTime": self.created,
@@ -82,8 +84,12 @@ class Listener:
     client_affinity: str = "NONE"
 
     def to_json(self) -> dict[str, Any]:
-        return {"ListenerArn": self.arn, "PortRanges": [dict(p) for p in self.port_ranges],
-                "Protocol": self.protocol, "ClientAffinity": self.client_affinity}
+        return {
+            "ListenerArn": self.arn,
+            "PortRanges": [dict(p) for p in self.port_ranges],
+            "Protocol": self.protocol,
+            "ClientAffinity": self.client_affinity,
+        }
 
 
 @dataclass
@@ -95,9 +101,12 @@ class Endpoint:
     health_reason: str | None = None
 
     def to_json(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"EndpointId": self.endpoint_id, "Weight": self.weight,
-                               "HealthState": self.health_state,
-                               "ClientIPPreservationEnabled": self.client_ip_preservation_enabled}
+        out: dict[str, Any] = {
+            "EndpointId": self.endpoint_id,
+            "Weight": self.weight,
+            "HealthState": self.health_state,
+            "ClientIPPreservationEnabled": self.client_ip_preservation_enabled,
+        }
         if self.health_reason:
             out["HealthReason"] = self.health_reason
         return out
@@ -139,8 +148,13 @@ def _endpoints(configs: list[dict[str, Any]] | None) -> list[Endpoint]:
     for c in configs or []:
         if not c.get("EndpointId"):
             raise GlobalAcceleratorError("InvalidArgumentException", "EndpointId is required")
-        out.append(Endpoint(endpoint_id=str(c["EndpointId"]), weight=int(c.get("Weight", 128)),
-                            client_ip_preservation_enabled=bool(c.get("ClientIPPreservationEnabled", False))))
+        out.append(
+            Endpoint(
+                endpoint_id=str(c["EndpointId"]),
+                weight=int(c.get("Weight", 128)),
+                client_ip_preservation_enabled=bool(c.get("ClientIPPreservationEnabled", False)),
+            )
+        )
     return out
 
 
@@ -164,9 +178,15 @@ class GlobalAcceleratorBackend:
         self._tokens: dict[str, str] = {}
 
     # accelerators -------------------------------------------------------------------------
-    def create_accelerator(self, name: str, enabled: bool = True, ip_address_type: str = "IPV4",
-                           ip_addresses: list[str] | None = None, tags: list[dict[str, str]] | None = None,
-                           idempotency_token: str | None = None) -> Accelerator:
+    def create_accelerator(
+        self,
+        name: str,
+        enabled: bool = True,
+        ip_address_type: str = "IPV4",
+        ip_addresses: list[str] | None = None,
+        tags: list[dict[str, str]] | None = None,
+        idempotency_token: str | None = None,
+    ) -> Accelerator:
         with self.lock:
             if idempotency_token and idempotency_token in self._tokens:
                 existing = self.accelerators.get(self._tokens[idempotency_token])
@@ -176,10 +196,14 @@ class GlobalAcceleratorBackend:
             host = "a" + secrets.token_hex(8)
             n = len(self.accelerators) % 250 + 1
             acc = Accelerator(
-                arn=arn, name=name, enabled=enabled, ip_address_type=ip_address_type,
+                arn=arn,
+                name=name,
+                enabled=enabled,
+                ip_address_type=ip_address_type,
                 dns_name=f"{host}.awsglobalaccelerator.com",
                 dual_stack_dns_name=f"{host}.dualstack.awsglobalaccelerator.com"
-                if ip_address_type == "DUAL_STACK" else None,
+                if ip_address_type == "DUAL_STACK"
+                else None,
                 ip_addresses=list(ip_addresses) if ip_addresses else [f"75.2.{n}.{n}", f"99.83.{n}.{n}"],
             )
             self.accelerators[arn] = acc
@@ -194,8 +218,13 @@ class GlobalAcceleratorBackend:
                 raise _not_found("Accelerator", arn)
             return self.accelerators[arn]
 
-    def update_accelerator(self, arn: str, name: str | None = None, enabled: bool | None = None,
-                           ip_address_type: str | None = None) -> Accelerator:
+    def update_accelerator(
+        self,
+        arn: str,
+        name: str | None = None,
+        enabled: bool | None = None,
+        ip_address_type: str | None = None,
+    ) -> Accelerator:
         with self.lock:
             acc = self.get_accelerator(arn)
             if name is not None:
@@ -207,8 +236,13 @@ class GlobalAcceleratorBackend:
             acc.last_modified = time.time()
             return acc
 
-    def update_accelerator_attributes(self, arn: str, flow_logs_enabled: bool | None = None,
-                                      bucket: str | None = None, prefix: str | None = None) -> Accelerator:
+    def update_accelerator_attributes(
+        self,
+        arn: str,
+        flow_logs_enabled: bool | None = None,
+        bucket: str | None = None,
+        prefix: str | None = None,
+    ) -> Accelerator:
         with self.lock:
             acc = self.get_accelerator(arn)
             if flow_logs_enabled is not None:
@@ -223,24 +257,37 @@ class GlobalAcceleratorBackend:
         with self.lock:
             acc = self.get_accelerator(arn)
             if acc.enabled:
-                raise GlobalAcceleratorError("AcceleratorNotDisabledException",
-                                             f"accelerator {arn} must be disabled before it is deleted")
+                raise GlobalAcceleratorError(
+                    "AcceleratorNotDisabledException",
+                    f"accelerator {arn} must be disabled before it is deleted",
+                )
             if any(li.accelerator_arn == arn for li in self.listeners.values()):
-                raise GlobalAcceleratorError("AssociatedListenerFoundException",
-                                             f"accelerator {arn} still has listeners")
+                raise GlobalAcceleratorError(
+                    "AssociatedListenerFoundException", f"accelerator {arn} still has listeners"
+                )
             del self.accelerators[arn]
             self.tags.pop(arn, None)
 
     # listeners ----------------------------------------------------------------------------
-    def create_listener(self, accelerator_arn: str, port_ranges: list[dict[str, int]], protocol: str = "TCP",
-                        client_affinity: str = "NONE") -> Listener:
+    def create_listener(
+        self,
+        accelerator_arn: str,
+        port_ranges: list[dict[str, int]],
+        protocol: str = "TCP",
+        client_affinity: str = "NONE",
+    ) -> Listener:
         with self.lock:
             self.get_accelerator(accelerator_arn)
             if not port_ranges:
                 raise GlobalAcceleratorError("InvalidArgumentException", "PortRanges is required")
             arn = f"{accelerator_arn}/listener/{secrets.token_hex(4)}"
-            li = Listener(arn=arn, accelerator_arn=accelerator_arn, port_ranges=[dict(p) for p in port_ranges],
-                          protocol=protocol, client_affinity=client_affinity)
+            li = Listener(
+                arn=arn,
+                accelerator_arn=accelerator_arn,
+                port_ranges=[dict(p) for p in port_ranges],
+                protocol=protocol,
+                client_affinity=client_affinity,
+            )
             self.listeners[arn] = li
             return li
 
@@ -250,8 +297,13 @@ class GlobalAcceleratorBackend:
                 raise _not_found("Listener", arn)
             return self.listeners[arn]
 
-    def update_listener(self, arn: str, port_ranges: list[dict[str, int]] | None = None,
-                        protocol: str | None = None, client_affinity: str | None = None) -> Listener:
+    def update_listener(
+        self,
+        arn: str,
+        port_ranges: list[dict[str, int]] | None = None,
+        protocol: str | None = None,
+        client_affinity: str | None = None,
+    ) -> Listener:
         with self.lock:
             li = self.get_listener(arn)
             if port_ranges:
@@ -266,8 +318,9 @@ class GlobalAcceleratorBackend:
         with self.lock:
             self.get_listener(arn)
             if any(g.listener_arn == arn for g in self.endpoint_groups.values()):
-                raise GlobalAcceleratorError("AssociatedEndpointGroupFoundException",
-                                             f"listener {arn} still has endpoint groups")
+                raise GlobalAcceleratorError(
+                    "AssociatedEndpointGroupFoundException", f"listener {arn} still has endpoint groups"
+                )
             del self.listeners[arn]
 
     def list_listeners(self, accelerator_arn: str) -> list[Listener]:
@@ -279,12 +332,20 @@ class GlobalAcceleratorBackend:
     def create_endpoint_group(self, listener_arn: str, region: str, params: dict[str, Any]) -> EndpointGroup:
         with self.lock:
             li = self.get_listener(listener_arn)
-            if any(g.listener_arn == listener_arn and g.region == region for g in self.endpoint_groups.values()):
-                raise GlobalAcceleratorError("EndpointGroupAlreadyExistsException",
-                                             f"listener {listener_arn} already has an endpoint group in {region}")
+            if any(
+                g.listener_arn == listener_arn and g.region == region for g in self.endpoint_groups.values()
+            ):
+                raise GlobalAcceleratorError(
+                    "EndpointGroupAlreadyExistsException",
+                    f"listener {listener_arn} already has an endpoint group in {region}",
+                )
             arn = f"{listener_arn}/endpoint-group/{secrets.token_hex(6)}"
-            group = EndpointGroup(arn=arn, listener_arn=listener_arn, region=region,
-                                  health_check_port=int(li.port_ranges[0]["FromPort"]))
+            group = EndpointGroup(
+                arn=arn,
+                listener_arn=listener_arn,
+                region=region,
+                health_check_port=int(li.port_ranges[0]["FromPort"]),
+            )
             self._apply_group_params(group, params)
             self.endpoint_groups[arn] = group
             return group
@@ -293,18 +354,23 @@ class GlobalAcceleratorBackend:
         if "EndpointConfigurations" in p:
             group.endpoints = _endpoints(p["EndpointConfigurations"])
         if p.get("TrafficDialPercentage") is not None:
-            group.traffic_dial_percentage = _bounded(p["TrafficDialPercentage"], 0, 100, "TrafficDialPercentage")
+            group.traffic_dial_percentage = _bounded(
+                p["TrafficDialPercentage"], 0, 100, "TrafficDialPercentage"
+            )
         if p.get("HealthCheckPort") is not None:
             group.health_check_port = int(_bounded(p["HealthCheckPort"], 1, 65535, "HealthCheckPort"))
         if p.get("HealthCheckProtocol"):
             if p["HealthCheckProtocol"] not in ("TCP", "HTTP", "HTTPS"):
-                raise GlobalAcceleratorError("InvalidArgumentException", "HealthCheckProtocol must be TCP|HTTP|HTTPS")
+                raise GlobalAcceleratorError(
+                    "InvalidArgumentException", "HealthCheckProtocol must be TCP|HTTP|HTTPS"
+                )
             group.health_check_protocol = p["HealthCheckProtocol"]
         if p.get("HealthCheckPath"):
             group.health_check_path = str(p["HealthCheckPath"])
         if p.get("HealthCheckIntervalSeconds") is not None:
             group.health_check_interval_seconds = int(
-                _bounded(p["HealthCheckIntervalSeconds"], 10, 30, "HealthCheckIntervalSeconds"))
+                _bounded(p["HealthCheckIntervalSeconds"], 10, 30, "HealthCheckIntervalSeconds")
+            )
         if p.get("ThresholdCount") is not None:
             group.threshold_count = int(_bounded(p["ThresholdCount"], 1, 10, "ThresholdCount"))
         if "PortOverrides" in p and p["PortOverrides"] is not None:
@@ -323,7 +389,10 @@ class GlobalAcceleratorBackend:
             self._apply_group_params(group, params)
             for e in group.endpoints:  # keep observed health across reconfiguration
                 if e.endpoint_id in old:
-                    e.health_state, e.health_reason = old[e.endpoint_id].health_state, old[e.endpoint_id].health_reason
+                    e.health_state, e.health_reason = (
+                        old[e.endpoint_id].health_state,
+                        old[e.endpoint_id].health_reason,
+                    )
             return group
 
     def delete_endpoint_group(self, arn: str) -> None:
@@ -349,7 +418,9 @@ class GlobalAcceleratorBackend:
             group = self.get_endpoint_group(arn)
             group.endpoints = [e for e in group.endpoints if e.endpoint_id not in set(endpoint_ids)]
 
-    def set_endpoint_health(self, group_arn: str, endpoint_id: str, state: str, reason: str | None = None) -> None:
+    def set_endpoint_health(
+        self, group_arn: str, endpoint_id: str, state: str, reason: str | None = None
+    ) -> None:
         """For the sandbox controller: record what the health checks see (HEALTHY/UNHEALTHY/INITIAL)."""
         with self.lock:
             for e in self.get_endpoint_group(group_arn).endpoints:

@@ -31,20 +31,33 @@ def _req(p: dict[str, Any], key: str) -> Any:
 
 def _create_accelerator(b: GlobalAcceleratorBackend, p: dict[str, Any]) -> dict[str, Any]:
     acc = b.create_accelerator(
-        name=_req(p, "Name"), enabled=bool(p.get("Enabled", True)), ip_address_type=p.get("IpAddressType") or "IPV4",
-        ip_addresses=p.get("IpAddresses"), tags=p.get("Tags"), idempotency_token=p.get("IdempotencyToken"))
+        name=_req(p, "Name"),
+        enabled=bool(p.get("Enabled", True)),
+        ip_address_type=p.get("IpAddressType") or "IPV4",
+        ip_addresses=p.get("IpAddresses"),
+        tags=p.get("Tags"),
+        idempotency_token=p.get("IdempotencyToken"),
+    )
     return {"Accelerator": acc.to_json()}
 
 
 def _update_accelerator(b: GlobalAcceleratorBackend, p: dict[str, Any]) -> dict[str, Any]:
-    acc = b.update_accelerator(_req(p, "AcceleratorArn"), name=p.get("Name"), enabled=p.get("Enabled"),
-                               ip_address_type=p.get("IpAddressType"))
+    acc = b.update_accelerator(
+        _req(p, "AcceleratorArn"),
+        name=p.get("Name"),
+        enabled=p.get("Enabled"),
+        ip_address_type=p.get("IpAddressType"),
+    )
     return {"Accelerator": acc.to_json()}
 
 
 def _update_attributes(b: GlobalAcceleratorBackend, p: dict[str, Any]) -> dict[str, Any]:
-    acc = b.update_accelerator_attributes(_req(p, "AcceleratorArn"), p.get("FlowLogsEnabled"),
-                                          p.get("FlowLogsS3Bucket"), p.get("FlowLogsS3Prefix"))
+    acc = b.update_accelerator_attributes(
+        _req(p, "AcceleratorArn"),
+        p.get("FlowLogsEnabled"),
+        p.get("FlowLogsS3Bucket"),
+        p.get("FlowLogsS3Prefix"),
+    )
     return {"AcceleratorAttributes": acc.attributes_json()}
 
 
@@ -59,13 +72,19 @@ def _list_accelerators(b: GlobalAcceleratorBackend, p: dict[str, Any]) -> dict[s
 
 
 def _create_listener(b: GlobalAcceleratorBackend, p: dict[str, Any]) -> dict[str, Any]:
-    li = b.create_listener(_req(p, "AcceleratorArn"), _req(p, "PortRanges"), p.get("Protocol") or "TCP",
-                           p.get("ClientAffinity") or "NONE")
+    li = b.create_listener(
+        _req(p, "AcceleratorArn"),
+        _req(p, "PortRanges"),
+        p.get("Protocol") or "TCP",
+        p.get("ClientAffinity") or "NONE",
+    )
     return {"Listener": li.to_json()}
 
 
 def _update_listener(b: GlobalAcceleratorBackend, p: dict[str, Any]) -> dict[str, Any]:
-    li = b.update_listener(_req(p, "ListenerArn"), p.get("PortRanges"), p.get("Protocol"), p.get("ClientAffinity"))
+    li = b.update_listener(
+        _req(p, "ListenerArn"), p.get("PortRanges"), p.get("Protocol"), p.get("ClientAffinity")
+    )
     return {"Listener": li.to_json()}
 
 
@@ -117,26 +136,32 @@ def _list_tags(b: GlobalAcceleratorBackend, p: dict[str, Any]) -> dict[str, Any]
 
 HANDLERS: dict[str, Handler] = {
     "CreateAccelerator": _create_accelerator,
-    "DescribeAccelerator": lambda b, p: {"Accelerator": b.get_accelerator(_req(p, "AcceleratorArn")).to_json()},
+    "DescribeAccelerator": lambda b, p: {
+        "Accelerator": b.get_accelerator(_req(p, "AcceleratorArn")).to_json()
+    },
     "UpdateAccelerator": _update_accelerator,
     "DeleteAccelerator": _delete_accelerator,
     "ListAccelerators": _list_accelerators,
     "DescribeAcceleratorAttributes": lambda b, p: {
-        "AcceleratorAttributes": b.get_accelerator(_req(p, "AcceleratorArn")).attributes_json()},
+        "AcceleratorAttributes": b.get_accelerator(_req(p, "AcceleratorArn")).attributes_json()
+    },
     "UpdateAcceleratorAttributes": _update_attributes,
     "CreateListener": _create_listener,
     "DescribeListener": lambda b, p: {"Listener": b.get_listener(_req(p, "ListenerArn")).to_json()},
     "UpdateListener": _update_listener,
     "DeleteListener": _delete_listener,
     "ListListeners": lambda b, p: {
-        "Listeners": [li.to_json() for li in b.list_listeners(_req(p, "AcceleratorArn"))]},
+        "Listeners": [li.to_json() for li in b.list_listeners(_req(p, "AcceleratorArn"))]
+    },
     "CreateEndpointGroup": _create_endpoint_group,
     "DescribeEndpointGroup": lambda b, p: {
-        "EndpointGroup": b.get_endpoint_group(_req(p, "EndpointGroupArn")).to_json()},
+        "EndpointGroup": b.get_endpoint_group(_req(p, "EndpointGroupArn")).to_json()
+    },
     "UpdateEndpointGroup": _update_endpoint_group,
     "DeleteEndpointGroup": _delete_endpoint_group,
     "ListEndpointGroups": lambda b, p: {
-        "EndpointGroups": [g.to_json() for g in b.list_endpoint_groups(_req(p, "ListenerArn"))]},
+        "EndpointGroups": [g.to_json() for g in b.list_endpoint_groups(_req(p, "ListenerArn"))]
+    },
     "AddEndpoints": _add_endpoints,
     "RemoveEndpoints": _remove_endpoints,
     "TagResource": _tag,
@@ -153,7 +178,9 @@ def error_body(code: str, message: str) -> bytes:
     return json.dumps({"__type": code, "message": message, "Message": message}).encode()
 
 
-def dispatch(action: str, body: bytes, account_id: str = DEFAULT_ACCOUNT) -> tuple[int, list[tuple[str, str]], bytes]:
+def dispatch(
+    action: str, body: bytes, account_id: str = DEFAULT_ACCOUNT
+) -> tuple[int, list[tuple[str, str]], bytes]:
     """Answer one request: (HTTP status, headers, JSON body)."""
     try:
         params = json.loads(body) if body else {}
@@ -163,8 +190,12 @@ def dispatch(action: str, body: bytes, account_id: str = DEFAULT_ACCOUNT) -> tup
         return _error(GlobalAcceleratorError("SerializationException", f"bad JSON body: {exc}"))
     handler = HANDLERS.get(action)
     if handler is None:
-        return _error(GlobalAcceleratorError("UnknownOperationException",
-                                             f"operation {action} is not emulated by the gameday control plane"))
+        return _error(
+            GlobalAcceleratorError(
+                "UnknownOperationException",
+                f"operation {action} is not emulated by the gameday control plane",
+            )
+        )
     try:
         result = handler(ga_backends[account_id], params)
     except GlobalAcceleratorError as exc:

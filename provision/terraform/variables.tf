@@ -1,0 +1,300 @@
+variable "primary_region" {
+  description = "Region that serves traffic and holds the writable database."
+  type        = string
+  default     = "eu-south-1"
+}
+
+variable "recovery_region" {
+  description = "Region that takes over: standby services and the cross-region read replica."
+  type        = string
+  default     = "eu-central-1"
+
+  validation {
+    condition     = length(var.recovery_region) > 0
+    error_message = "recovery_region must be set."
+  }
+}
+
+variable "global_region" {
+  description = "Region of the Global Accelerator API (always us-west-2 on AWS)."
+  type        = string
+  default     = "us-west-2"
+}
+
+variable "name_prefix" {
+  description = "Prefix of every resource name (short: ALB and target group names are limited to 32 characters)."
+  type        = string
+  default     = "gameday"
+
+  validation {
+    condition     = can(regex("^[a-z][a-z0-9-]{1,11}$", var.name_prefix))
+    error_message = "name_prefix must be 2-12 characters of a-z, 0-9 and '-', starting with a letter."
+  }
+}
+
+variable "services" {
+  description = "Services of the system; each gets a launch template, ASG, ALB and accelerator per region."
+  type        = list(string)
+  default     = ["web", "orders", "catalog"]
+
+  validation {
+    condition     = length(var.services) > 0 && alltrue([for s in var.services : can(regex("^[a-z][a-z0-9]{1,9}$", s))])
+    error_message = "services must be 2-10 character lowercase alphanumeric names."
+  }
+}
+
+variable "tags" {
+  description = "Tags added to every resource."
+  type        = map(string)
+  default     = {}
+}
+
+# --- network -------------------------------------------------------------------------------
+
+variable "primary_vpc_cidr" {
+  description = "CIDR of the VPC created in the primary region (ignored when primary_vpc_id is set)."
+  type        = string
+  default     = "10.10.0.0/16"
+}
+
+variable "recovery_vpc_cidr" {
+  description = "CIDR of the VPC created in the recovery region (ignored when recovery_vpc_id is set)."
+  type        = string
+  default     = "10.20.0.0/16"
+}
+
+variable "primary_vpc_id" {
+  description = "Bring your own VPC in the primary region (null: create one)."
+  type        = string
+  default     = null
+}
+
+variable "primary_subnet_ids" {
+  description = "Subnets (in at least 2 AZs) of primary_vpc_id; required with it."
+  type        = list(string)
+  default     = []
+}
+
+variable "recovery_vpc_id" {
+  description = "Bring your own VPC in the recovery region (null: create one)."
+  type        = string
+  default     = null
+}
+
+variable "recovery_subnet_ids" {
+  description = "Subnets (in at least 2 AZs) of recovery_vpc_id; required with it."
+  type        = list(string)
+  default     = []
+}
+
+# --- compute -------------------------------------------------------------------------------
+
+variable "instance_type" {
+  description = "EC2 instance type of the service instances."
+  type        = string
+  default     = "t3.micro"
+}
+
+variable "ami_ssm_parameter" {
+  description = "SSM public parameter that names the AMI (Amazon Linux 2023)."
+  type        = string
+  default     = "/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-x86_64"
+}
+
+variable "asg_min_size" {
+  description = "Minimum instances per service per region."
+  type        = number
+  default     = 2
+}
+
+variable "asg_desired_capacity" {
+  description = "Desired instances per service per region."
+  type        = number
+  default     = 2
+}
+
+variable "asg_max_size" {
+  description = "Maximum instances per service per region."
+  type        = number
+  default     = 4
+
+  validation {
+    condition     = var.asg_max_size >= 1
+    error_message = "asg_max_size must be at least 1."
+  }
+}
+
+variable "app_port" {
+  description = "Port the reference service listens on inside the instances."
+  type        = number
+  default     = 8080
+}
+
+variable "gameday_package" {
+  description = "pip requirement that installs the reference service on the instances."
+  type        = string
+  default     = "gameday"
+}
+
+# --- health checks -------------------------------------------------------------------------
+
+variable "health_check_path" {
+  description = "HTTP path of the target group and accelerator health checks."
+  type        = string
+  default     = "/health"
+}
+
+variable "health_check_interval" {
+  description = "Seconds between ALB target health checks (5-300)."
+  type        = number
+  default     = 10
+}
+
+variable "health_check_timeout" {
+  description = "Seconds before an ALB target health check counts as failed (2-120, below the interval)."
+  type        = number
+  default     = 5
+}
+
+variable "healthy_threshold" {
+  description = "Consecutive successes before an ALB target is healthy (2-10)."
+  type        = number
+  default     = 2
+}
+
+variable "unhealthy_threshold" {
+  description = "Consecutive failures before an ALB target is unhealthy (2-10)."
+  type        = number
+  default     = 2
+}
+
+variable "deregistration_delay" {
+  description = "Seconds an ALB drains a deregistering target."
+  type        = number
+  default     = 30
+}
+
+# --- database ------------------------------------------------------------------------------
+
+variable "db_instance_class" {
+  description = "RDS instance class of the primary and the replica."
+  type        = string
+  default     = "db.t3.micro"
+}
+
+variable "db_engine_version" {
+  description = "PostgreSQL major version."
+  type        = string
+  default     = "15"
+}
+
+variable "db_allocated_storage" {
+  description = "GiB of storage of the primary."
+  type        = number
+  default     = 20
+}
+
+variable "db_name" {
+  description = "Database created in the primary."
+  type        = string
+  default     = "gameday"
+}
+
+variable "db_username" {
+  description = "Master user of the database."
+  type        = string
+  default     = "gameday"
+}
+
+variable "db_password" {
+  description = "Master password of the database (no default: pass it via TF_VAR_db_password)."
+  type        = string
+  sensitive   = true
+
+  validation {
+    condition     = length(var.db_password) >= 8
+    error_message = "db_password must be at least 8 characters."
+  }
+}
+
+# --- routing -------------------------------------------------------------------------------
+
+variable "routing_mode" {
+  description = "How clients reach the services: global_accelerator (one accelerator per service)."
+  type        = string
+  default     = "global_accelerator"
+
+  validation {
+    condition     = contains(["global_accelerator"], var.routing_mode)
+    error_message = "routing_mode must be \"global_accelerator\" (the route53 variant is not implemented yet)."
+  }
+}
+
+variable "primary_traffic_dial" {
+  description = "Traffic dial (percent) of the primary region's endpoint groups."
+  type        = number
+  default     = 100
+}
+
+variable "recovery_traffic_dial" {
+  description = "Traffic dial (percent) of the recovery region's endpoint groups (see provision/README.md)."
+  type        = number
+  default     = 100
+}
+
+variable "ga_health_check_interval" {
+  description = "Seconds between Global Accelerator health checks (10 or 30)."
+  type        = number
+  default     = 10
+
+  validation {
+    condition     = contains([10, 30], var.ga_health_check_interval)
+    error_message = "ga_health_check_interval must be 10 or 30."
+  }
+}
+
+variable "ga_threshold_count" {
+  description = "Consecutive health checks before Global Accelerator changes an endpoint's health (1-10)."
+  type        = number
+  default     = 3
+}
+
+# --- messaging -----------------------------------------------------------------------------
+
+variable "queue_visibility_timeout" {
+  description = "SQS visibility timeout in seconds."
+  type        = number
+  default     = 30
+}
+
+variable "queue_message_retention" {
+  description = "SQS message retention in seconds."
+  type        = number
+  default     = 345600
+}
+
+# --- front end -----------------------------------------------------------------------------
+
+variable "frontend_bucket_name" {
+  description = "Name of the S3 website bucket (null: <name_prefix>-frontend-<primary_region>)."
+  type        = string
+  default     = null
+}
+
+# --- apply speed ---------------------------------------------------------------------------
+
+variable "create_timeout" {
+  description = <<-EOT
+    Create timeout of the resources whose provider waiters are slow (ALB, RDS, SQS), e.g. "5s".
+    null keeps the provider defaults (use null on real AWS). The sandbox sets a short value and
+    then untaints + re-applies; see provision/README.md ("Fast apply against the sandbox").
+  EOT
+  type        = string
+  default     = null
+}
+
+variable "delete_timeout" {
+  description = "Delete timeout of the RDS instances (60 s fixed waiter each), e.g. \"5s\"; null = provider default."
+  type        = string
+  default     = null
+}
