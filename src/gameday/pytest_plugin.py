@@ -62,10 +62,9 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         return
     keep, drop = [], []
     for item in items:
-        name = getattr(item, "callspec", None) and item.callspec.params.get("scenario")
-        if item.get_closest_marker("drill") is None:
-            keep.append(item)
-        elif name is not None and getattr(name, "name", name) in wanted:
+        callspec = getattr(item, "callspec", None)
+        name = callspec.params.get("scenario") if callspec is not None else None
+        if item.get_closest_marker("drill") is None or (name is not None and getattr(name, "name", name) in wanted):
             keep.append(item)
         else:
             drop.append(item)

@@ -94,4 +94,36 @@ def apply() -> None:
     LaunchTemplateBackend.create_launch_template = create_launch_template  # type: ignore[method-assign]
     RDSBackend.create_db_instance_read_replica = create_db_instance_read_replica  # type: ignore[method-assign]
     DBInstance.remove_replica = remove_replica  # type: ignore[method-assign]
+    _spread_asg_instances_across_subnets()
     _applied = True
+
+
+def _spread_asg_instances_across_subnets() -> None:
+    """moto launches every ASG instance in the group's first subnet; AWS balances across AZs.
+
+    Without this, an AZ outage would take out every instance of a service at once.
+    """
+    from moto.autoscaling.models import FakeAutoScalingGroup
+
+    original = FakeAutoScalingGroup.replace_autoscaling_group_instances
+
+    def replace(self: FakeAutoScalingGroup, count_needed: int, propagated_tags: dict[str, str]) -> None:
+        subnets = [s for s in (self.vpc_zone_identifier or "").split(",") if s]
+        if len(subnets) < 2:
+            original(self, count_needed, propagated_tags)
+            return
+        saved = self.vpc_zone_identifier
+        try:
+            for _ in range(count_needed):
+                counts = dict.fromkeys(subnets, 0)
+                for st in self.instance_states:
+                    sid = getattr(st.instance, "subnet_id", None)
+                    if sid in counts:
+                        counts[sid] += 1
+                best = min(subnets, key=lambda s: counts[s])
+                self.vpc_zone_identifier = ",".join([best, *[s for s in subnets if s != best]])
+                original(self, 1, dict(propagated_tags))
+        finally:
+            self.vpc_zone_identifier = saved
+
+    FakeAutoScalingGroup.replace_autoscaling_group_instances = replace  # type: ignore[method-assign]

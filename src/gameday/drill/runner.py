@@ -14,7 +14,7 @@ import time
 import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -111,7 +111,7 @@ def fault_window(journal: dict[str, Any]) -> tuple[float, float | None]:
         if not text:
             return 0.0
         d = datetime.fromisoformat(text)
-        return (d if d.tzinfo else d.replace(tzinfo=timezone.utc)).timestamp()  # chaostoolkit writes UTC
+        return (d if d.tzinfo else d.replace(tzinfo=UTC)).timestamp()  # chaostoolkit writes UTC
 
     runs = [r for r in journal.get("run", []) if r.get("activity", {}).get("type") == "action"]
     if not runs:

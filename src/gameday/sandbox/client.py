@@ -6,6 +6,7 @@ directory, so ``down`` (or the next ``up``) cleans up even after a crash.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -84,10 +85,8 @@ def down(state_dir: Path, timeout: float = 60.0) -> int:
     state_dir = Path(state_dir)
     pid = daemon_pid(state_dir)
     if pid is not None:
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGTERM)
-        except ProcessLookupError:
-            pass
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline and pid_alive(pid):
             time.sleep(0.1)

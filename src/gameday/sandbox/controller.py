@@ -143,7 +143,7 @@ class Controller:
                 self.reconcile()
             except RuntimeError as exc:  # a moto dict changed under us; next tick sees it settled
                 log.debug("reconcile raced with the API: %s", exc)
-            except Exception:  # noqa: BLE001 - the loop must outlive one bad tick
+            except Exception:
                 self.errors += 1
                 log.exception("reconcile failed")
             self._stop.wait(max(0.0, self.tick_s - (time.monotonic() - t)))
@@ -283,7 +283,7 @@ class Controller:
                 continue
             try:
                 health = alb.target_health()
-            except Exception as exc:  # noqa: BLE001 - a stopped HAProxy answers nothing this tick
+            except Exception as exc:
                 log.debug("target_health %s: %s", key, exc)
                 continue
             prev = self._health.get(key, {})
@@ -296,7 +296,7 @@ class Controller:
         for svc in self.services:
             try:
                 region = self.router.active_region(svc)
-            except Exception as exc:  # noqa: BLE001
+            except Exception as exc:
                 log.debug("active_region %s: %s", svc, exc)
                 continue
             prev = self._active.get(svc, "<unset>")

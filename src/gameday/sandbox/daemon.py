@@ -239,7 +239,7 @@ class Sandbox:
         def run() -> None:
             try:
                 fn()
-            except Exception:  # noqa: BLE001 - logged; the API call was already answered
+            except Exception:
                 log.exception("%s failed", name)
         t = threading.Thread(target=run, name=name, daemon=True)
         t.start()
@@ -357,7 +357,7 @@ class Sandbox:
             return status
 
         health_for._gameday = True  # type: ignore[attr-defined]
-        elb_models.FakeTargetGroup.health_for = health_for  # type: ignore[method-assign]
+        elb_models.FakeTargetGroup.health_for = health_for  # type: ignore[method-assign,assignment]
 
     # -- admin API (status, reset) -----------------------------------------------------------
     def _start_admin(self) -> None:
@@ -402,13 +402,13 @@ class Sandbox:
             for s in self.topology.services:
                 try:
                     routing[s] = self.router.active_region(s)
-                except Exception:  # noqa: BLE001
+                except Exception:
                     routing[s] = None
         db = []
         if self.pg is not None:
             try:
                 db = [n.to_dict() if hasattr(n, "to_dict") else dict(vars(n)) for n in self.pg.status()]
-            except Exception as exc:  # noqa: BLE001
+            except Exception as exc:
                 db = [{"error": str(exc)}]
         return {"timing": self.timing.name, "routing": routing, "database": db, **ctl,
                 "endpoints": self.endpoints.to_dict() if self.endpoints else None}
@@ -431,19 +431,21 @@ class Sandbox:
         """Stop everything; safe to call twice and after a half-finished up()."""
         for t in list(self._fis_timers.values()):
             t.cancel()
-        steps = [
-            ("admin", lambda: self.admin and self.admin.shutdown()),
-            ("controller", lambda: self.controller and self.controller.stop()),
-            ("router", lambda: self.router and self.router.stop()),
-            ("albs", lambda: [alb.stop() for alb in self.albs.values()]),
-            ("database", lambda: self.pg and self.pg.stop()),
-            ("control plane", lambda: self.cp and self.cp.stop()),
+        steps: list[tuple[str, Any]] = [
+            ("admin", self.admin.shutdown if self.admin else None),
+            ("controller", self.controller.stop if self.controller else None),
+            ("router", self.router.stop if self.router else None),
+            *[(f"alb {key}", alb.stop) for key, alb in self.albs.items()],
+            ("database", self.pg.stop if self.pg else None),
+            ("control plane", self.cp.stop if self.cp else None),
             ("processes", self.registry.kill_all),
         ]
         for name, fn in steps:
+            if fn is None:
+                continue
             try:
                 fn()
-            except Exception:  # noqa: BLE001 - keep tearing down the rest
+            except Exception:
                 log.exception("teardown of %s failed", name)
         try:
             self.events.emit("sandbox_down")
@@ -499,7 +501,7 @@ def main(argv: list[str] | None = None) -> int:
     except GamedayError as exc:
         progress(f"FAILED: {exc}")
         code = 1
-    except Exception as exc:  # noqa: BLE001 - reported, then torn down
+    except Exception as exc:
         log.exception("sandbox failed")
         progress(f"FAILED: {type(exc).__name__}: {exc}")
         code = 1

@@ -24,7 +24,7 @@ class TimingProfile:
     asg_replace_s: float = 60.0        # unhealthy instance noticed and a replacement launched
     instance_boot_s: float = 0.0       # extra boot time of a new instance (process start is real)
     min_interval_s: float = 0.1        # floor of any scaled health-check interval
-    min_timeout_s: float = 0.5         # floor of any scaled health-check timeout
+    min_timeout_s: float = 1.0         # floor of any scaled health-check timeout
 
     def s(self, seconds: float) -> float:
         """Scale a real-world duration to this profile."""

@@ -7,6 +7,7 @@ controller left behind.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import pwd
@@ -69,10 +70,8 @@ def kill_group(pgid: int, sig: int = signal.SIGKILL, wait: float = 5.0) -> None:
     while time.monotonic() < deadline and pgid_alive(pgid):
         time.sleep(0.02)
     if sig != signal.SIGKILL and pgid_alive(pgid):
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.killpg(pgid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
 
 
 @dataclass
@@ -138,10 +137,8 @@ class ProcessRegistry:
         if pgid is not None:
             kill_group(pgid, sig)
         if m is not None:
-            try:
+            with contextlib.suppress(subprocess.TimeoutExpired):
                 m.popen.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                pass
         path.unlink(missing_ok=True)
 
     def forget(self, name: str) -> None:
@@ -155,10 +152,8 @@ class ProcessRegistry:
         """Send sig to a process group without forgetting it (SIGSTOP/SIGCONT for freezing)."""
         m = self.procs.get(name)
         if m is not None:
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.killpg(m.pid, sig)
-            except ProcessLookupError:
-                pass
 
     def kill_all(self) -> None:
         """Kill everything this registry (or a crashed earlier one in the same dir) started."""

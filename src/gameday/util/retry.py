@@ -27,7 +27,7 @@ def do_with_retry(what: str, fn: Callable[[], T], *, allow_list: Mapping[str, st
     for attempt in range(1, attempts + 1):
         try:
             return fn()
-        except Exception as exc:  # noqa: BLE001 - filtered by the allow-list below
+        except Exception as exc:
             reason = retryable_reason(str(exc), allow_list)
             if reason is None:
                 raise
