@@ -202,6 +202,7 @@ class Controller:
                 proc.stopped = True
         if dead:
             self._replace(backend, group, dead, svc, region)
+        self._register_members(backend, group, svc, region)
         # instances that left the group (detached, or scale-in) and still run: kill them
         members = {st.instance.id for st in group.instance_states}
         for iid, proc in list(self.instances.items()):
@@ -220,17 +221,29 @@ class Controller:
             inst = ec2.get_instance_by_id(iid)
             if inst is not None and inst.state == RUNNING:
                 ec2.terminate_instances([iid])
-        before = {st.instance.id for st in group.instance_states}
         backend.detach_instances(group.name, dead, False)  # keeps desired capacity: launches new ones
         for iid in dead:
             proc = self.instances.pop(iid, None)
             if proc is not None:
                 self.registry.forget(f"instance-{iid}")
-        backend.update_attached_target_groups(group.name)
-        for st in group.instance_states:
-            if st.instance.id not in before:
-                self.events.emit("target_registered", instance=st.instance.id, service=svc, region=region,
-                                 replaces=dead)
+
+    def _register_members(self, backend: Any, group: Any, svc: str, region: str) -> None:
+        """Put every running member in the group's target groups (moto skips replacements it launches)."""
+        from moto.ec2.models import ec2_backends
+
+        ec2 = ec2_backends[ACCOUNT][region]
+        elb = self._elbv2_backend(region)
+        running = {st.instance.id for st in group.instance_states
+                   if (inst := ec2.get_instance_by_id(st.instance.id)) is not None and inst.state == RUNNING}
+        for arn in list(group.target_group_arns):
+            tg = elb.target_groups.get(arn)
+            if tg is None:
+                continue
+            missing = sorted(running - set(tg.targets))
+            if missing:
+                elb.register_targets(arn, [{"Id": iid, "Port": tg.port} for iid in missing])
+                for iid in missing:
+                    self.events.emit("target_registered", instance=iid, service=svc, region=region)
 
     def _start_instance(self, iid: str, svc: str, region: str, az: str, port: int | None = None) -> None:
         port = port or free_port()

@@ -423,8 +423,25 @@ class Sandbox:
         for s in self.topology.services:
             for r in self.topology.regions:
                 self.router.set_traffic_dial(s, r, 100.0)
-        self.pg.reset()
+        if not self._db_steady():
+            self.pg.reset()
         self._wait_healthy()
+
+    def _db_steady(self) -> bool:
+        """One writable primary with a streaming synchronous standby and a streaming replica in recovery.
+
+        Roles swapped by a failover still count as steady (RDS does not fail back either); a promoted
+        replica, a cut link or a node that is down does not.
+        """
+        try:
+            nodes = self.pg.status()
+        except Exception:
+            return False
+        roles = sorted(n.role for n in nodes)
+        rec = [n for n in nodes if n.region == self.topology.recovery_region]
+        return (roles == ["primary", "replica", "standby"] and all(n.role != "primary" or n.region ==
+                self.topology.primary_region for n in nodes) and all(n.streaming for n in rec)
+                and not getattr(self.pg, "_link_cut", False))
 
     # -- teardown ----------------------------------------------------------------------------
     def down(self) -> None:
