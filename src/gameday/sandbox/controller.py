@@ -99,6 +99,7 @@ class Controller:
         self.instance_env = instance_env
         self.tick_s = tick_s
         self.instances: dict[str, InstanceProc] = {}
+        self._first_seen: dict[str, float] = {}
         self.frozen: set[str] = set()
         self._targets: dict[tuple[str, str], dict[str, int]] = {}
         self._health: dict[tuple[str, str], dict[str, str]] = {}
@@ -176,7 +177,10 @@ class Controller:
             state = inst.state
             if state == RUNNING:
                 if proc is None:
-                    self._start_instance(iid, svc, region, inst.placement.zone if inst.placement else "")
+                    # a new instance boots before its service answers (EC2 launch + user data)
+                    first = self._first_seen.setdefault(iid, now)
+                    if now - first >= self.timing.s(self.timing.instance_boot_s):
+                        self._start_instance(iid, svc, region, inst.placement.zone if inst.placement else "")
                 elif proc.stopped:
                     self._start_instance(iid, svc, region, proc.az, port=proc.port)
                 else:

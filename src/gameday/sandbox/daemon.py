@@ -179,7 +179,10 @@ class Sandbox:
         argv = [*python_argv(), "--service", svc, "--region", region,
                 "--db-writer", f"{LOOPBACK}:{self.pg.writer_port(region)}",
                 "--db-reader", f"{LOOPBACK}:{self.pg.reader_port(reader_region)}",
-                "--db-name", topo.database.db_name, "--db-user", topo.database.username]
+                "--db-name", topo.database.db_name, "--db-user", topo.database.username,
+                # health follows the region's own database endpoint (the local replica in recovery), so a
+                # dead primary region does not also take down reads in the recovery region
+                "--health-db", "reader"]
         queue = topo.queues.get(region)
         if queue:
             argv += ["--queue-url", queue, "--sqs-endpoint", self.cp.url]
