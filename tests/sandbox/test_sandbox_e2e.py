@@ -280,7 +280,8 @@ def test_region_outage_and_replica_promotion(sandbox: Endpoints) -> None:
         # reads move at once: health follows each region's own database endpoint
         wait_until("every service to answer from the recovery region",
                    lambda: all(routed_region(u) == recovery for u in sandbox.services.values()), timeout=30)
-        assert not any(t > t_fault + 3.0 for _, t in writer.acked), "a write was acknowledged with no primary"
+        late = [(rid, round(t - t_fault, 3)) for rid, t in writer.acked if t > t_fault + 3.0]
+        assert not late, f"writes acknowledged with no primary: {late[:5]}"
         rds = boto(sandbox, "rds", recovery)
         rds.promote_read_replica(DBInstanceIdentifier=db["replica_identifier"])
         t_promote = time.time()
@@ -303,7 +304,10 @@ def test_region_outage_and_replica_promotion(sandbox: Endpoints) -> None:
 
 def test_events_file_is_ordered_json_lines(sandbox: Endpoints) -> None:
     events = read_events(str(sandbox.events_path))
-    assert events[0]["kind"] in ("instance_started", "sandbox_up", "db_promoted", "target_registered")
-    monos = [e["mono"] for e in events]
-    assert monos == sorted(monos)
-    assert any(e["kind"] == "sandbox_up" for e in events)
+    kinds = [e["kind"] for e in events]
+    up = kinds.index("sandbox_up")
+    # every instance ran before the sandbox said it was up, and every event has both clocks
+    assert kinds[:up].count("instance_started") >= 12
+    assert all(isinstance(e["ts"], float) and isinstance(e["mono"], float) for e in events)
+    walls = [e["ts"] for e in events]
+    assert max(a - b for a, b in zip(walls, walls[1:], strict=False)) < 0.5  # appended as it happens

@@ -69,13 +69,23 @@ class FrontApp:
             captured["status"], captured["headers"] = status, headers
             return lambda _data: None
 
-        if self._moto_lock is not None:
+        if self._moto_lock is not None and not _long_poll(environ):
             with self._moto_lock:
                 payload = _drain(self.moto(environ, capture))
         else:
             payload = _drain(self.moto(environ, capture))
         code = int(str(captured.get("status", "500")).split(" ", 1)[0])
         return code, list(captured.get("headers", [])), payload
+
+
+def _long_poll(environ: dict[str, Any]) -> bool:
+    """SQS ReceiveMessage may block for WaitTimeSeconds; under the global lock it would stall every
+    other API call (measured: 4 s per call with two consumers). moto's SQS waits on its own condition."""
+    target = environ.get("HTTP_X_AMZ_TARGET", "")
+    if target.endswith(".ReceiveMessage"):
+        return True
+    body = environ.get("gameday.body", b"")
+    return b"Action=ReceiveMessage" in body if isinstance(body, bytes) else False
 
 
 def _drain(it: Iterable[bytes]) -> bytes:
@@ -103,6 +113,7 @@ def _read_body(environ: dict[str, Any]) -> bytes:
     else:
         body = b""
     environ["wsgi.input"] = io.BytesIO(body)
+    environ["gameday.body"] = bytes(body)
     return bytes(body)
 
 
