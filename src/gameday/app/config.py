@@ -51,6 +51,7 @@ class AppConfig:
     db_statement_timeout: float = 3.0
     health_timeout: float = 1.0
     health_db: str = "auto"
+    health_db_grace: float = 0.0
     queue_url: str | None = None
     sqs_endpoint: str | None = None
     sqs_wait_s: int = 2
@@ -83,6 +84,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--db-statement-timeout", type=float, default=3.0, help="seconds")
     p.add_argument("--health-timeout", type=float, default=1.0, help="seconds for the SELECT 1 of /health")
     p.add_argument("--health-db", choices=("auto", "writer", "reader", "both"), default="auto")
+    p.add_argument("--health-db-grace", type=float, default=0.0,
+                   help="seconds the database may fail before /health reports unhealthy (rides out a failover)")
     p.add_argument("--queue-url", help="SQS queue of this region (orders publishes, catalog consumes)")
     p.add_argument("--sqs-endpoint", help="endpoint_url for SQS (the local control plane)")
     p.add_argument("--sqs-wait", type=int, default=2, help="long-poll seconds of the catalog consumer (1-20)")
@@ -111,6 +114,6 @@ def parse_config(argv: Sequence[str] | None = None, env: Mapping[str, str] | Non
         db_writer=writer, db_reader=reader, db_name=a.db_name, db_user=a.db_user,
         db_password=Secret(env.get(PASSWORD_ENV, "")),
         db_connect_timeout=a.db_connect_timeout, db_statement_timeout=a.db_statement_timeout,
-        health_timeout=a.health_timeout, health_db=a.health_db,
+        health_timeout=a.health_timeout, health_db=a.health_db, health_db_grace=a.health_db_grace,
         queue_url=a.queue_url, sqs_endpoint=a.sqs_endpoint, sqs_wait_s=a.sqs_wait, access_log=a.access_log,
     )

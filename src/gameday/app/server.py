@@ -45,6 +45,7 @@ class App:
         self.cfg = cfg
         self.started = time.time()
         self.store: RecordStore | None = None
+        self.db_failing_since: float | None = None
         self.publisher: Publisher | None = None
         self.consumer: Consumer | None = None
         self._lock = threading.Lock()
@@ -214,10 +215,17 @@ class Handler(BaseHTTPRequestHandler):
 
             try:
                 app.store.ping(app.cfg.health_target, app.cfg.health_timeout)
+                app.db_failing_since = None
             except DbUnavailable as exc:
-                app.count("health_failed")
-                self._send(503, {**body, "status": "unhealthy", "detail": str(exc)[:300]})
-                return
+                now = time.monotonic()
+                if app.db_failing_since is None:
+                    app.db_failing_since = now
+                # a database failover shorter than the grace must not pull every instance out of the ALB
+                if now - app.db_failing_since >= app.cfg.health_db_grace:
+                    app.count("health_failed")
+                    self._send(503, {**body, "status": "unhealthy", "detail": str(exc)[:300]})
+                    return
+                body["db_degraded_s"] = round(now - app.db_failing_since, 3)
             body["db"] = app.cfg.health_target
         self._send(200, body)
 

@@ -182,7 +182,7 @@ class Sandbox:
                 "--db-name", topo.database.db_name, "--db-user", topo.database.username,
                 # health follows the region's own database endpoint (the local replica in recovery), so a
                 # dead primary region does not also take down reads in the recovery region
-                "--health-db", "reader"]
+                "--health-db", "reader", "--health-db-grace", f"{self.timing.s(self.timing.db_health_grace_s):.3f}"]
         queue = topo.queues.get(region)
         if queue:
             argv += ["--queue-url", queue, "--sqs-endpoint", self.cp.url]

@@ -22,6 +22,7 @@ class TimingProfile:
     db_failover_s: float = 60.0        # RDS Multi-AZ failover: 60-120 s documented
     db_crash_detect_s: float = 30.0    # how long RDS takes to notice a dead primary
     asg_replace_s: float = 60.0        # unhealthy instance noticed and a replacement launched
+    db_health_grace_s: float = 150.0   # deep health checks ride out a Multi-AZ failover (60-120 s)
     instance_boot_s: float = 60.0      # launch + boot + user data before the service process starts
     min_interval_s: float = 0.1        # floor of any scaled health-check interval
     min_timeout_s: float = 1.0         # floor of any scaled health-check timeout
