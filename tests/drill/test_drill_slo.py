@@ -186,3 +186,13 @@ def test_breach_message_table_and_assert() -> None:
     assert "| PASS | rto.orders.write | 5.0 | 1.0 | orders write RTO 1.0 s <= 5.0 s allowed |" in table
     assert breach_message([v for v in verdicts if v.passed]) is None
     assert_slos([v for v in verdicts if v.passed])
+
+
+def test_inherited_write_budget_skips_services_the_load_never_writes_to() -> None:
+    s = scenario(Slos(rto_s={"*": 5.0}, max_lost_writes=None))
+    results = {"rto": {"web": {"read": rto(0.0, status="no_errors"), "write": rto(None, status="no_data")},
+                       "orders": {"read": rto(0.0, status="no_errors"), "write": rto(None, status="no_data")}},
+               "load": {"write_services": ["orders"]}}
+    names = {v.name: v for v in evaluate(s, results)}
+    assert "rto.web.write" not in names
+    assert names["rto.orders.write"].passed is False  # the write target must be measured

@@ -50,7 +50,7 @@ class DrillResult:
 def http_ok(url: str, timeout: float = 2.0) -> tuple[bool, dict[str, str]]:
     try:
         with urllib.request.urlopen(url, timeout=timeout) as resp:
-            return 200 <= resp.status < 300, dict(resp.headers.items())
+            return 200 <= resp.status < 300, {k.lower(): v for k, v in resp.headers.items()}
     except (urllib.error.URLError, OSError):
         return False, {}
 
@@ -63,7 +63,7 @@ def steady_state(endpoints: Endpoints, timeout: float = 60.0) -> dict[str, str]:
         last = {}
         for svc, url in endpoints.services.items():
             ok, headers = http_ok(url.rstrip("/") + "/health")
-            last[svc] = headers.get("X-Gameday-Region", "") if ok else "unhealthy"
+            last[svc] = headers.get("x-gameday-region", "") if ok else "unhealthy"
         if all(r == endpoints.primary_region for r in last.values()):
             return last
         time.sleep(0.2)
@@ -181,10 +181,12 @@ def run_drill(scenario: Any, endpoints: Endpoints, topology: Any, run_dir: Path,
         acked = sorted({w.id for w in ledger})
         readback_region = getattr(scenario, "readback_region", "primary")
         region = endpoints.recovery_region if readback_region == "recovery" else endpoints.primary_region
-        service = next(iter(load.write_services), "orders") if hasattr(load, "write_services") else "orders"
+        service = next(iter(runner.write_services), "orders")
         present = read_back(endpoints.regional[service][region], acked) if acked else set()
         results = summarise(requests, ledger, present, fault_start, fault_end, endpoints.primary_region)
         results["chaos"] = {"status": journal.get("status"), "deviated": journal.get("deviated")}
+        results["load"] = {"write_services": list(runner.write_services), "probe_rate": load.probe_rate,
+                           "write_rate": load.write_rate}
         verdicts = evaluate(scenario, results, timing=timing,
                             regions={"primary": endpoints.primary_region, "recovery": endpoints.recovery_region})
         from gameday.analysis.plot import plot_timeline

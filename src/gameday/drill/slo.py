@@ -53,7 +53,8 @@ def evaluate(scenario: Scenario, results: Mapping[str, Any], *, timing: str = "f
     if primary and "primary" not in regions:
         regions["primary"] = primary
     verdicts: list[SloVerdict] = []
-    verdicts += _rto(slos, results.get("rto") or {})
+    load = results.get("load") or {}
+    verdicts += _rto(slos, results.get("rto") or {}, load.get("write_services"))
     verdicts += _data_loss(slos, results.get("data_loss"))
     verdicts += _regions(slos, results.get("routing") or {}, regions)
     errors = results.get("errors") or _error_ratios(results.get("rto") or {})
@@ -141,7 +142,7 @@ def _for_services(table: Mapping[str, Any], measured: Iterable[str]) -> list[tup
 
 # --- checks -------------------------------------------------------------------------------------
 
-def _rto(slos: Slos, rto: Mapping[str, Any]) -> list[SloVerdict]:
+def _rto(slos: Slos, rto: Mapping[str, Any], write_services: Sequence[str] | None = None) -> list[SloVerdict]:
     out: list[SloVerdict] = []
     services = sorted(set(_for_services_names(slos.rto_s, rto))
                       | set(_for_services_names(slos.write_rto_s, rto)))
@@ -154,7 +155,11 @@ def _rto(slos: Slos, rto: Mapping[str, Any]) -> list[SloVerdict]:
             budget = slos.read_budget(service) if kind == "read" else slos.write_budget(service)
             if budget is None:
                 continue
-            out.append(_rto_one(service, kind, budget, (rto.get(service) or {}).get(kind)))
+            m = (rto.get(service) or {}).get(kind)
+            inherited = kind == "write" and service not in slos.write_rto_s and ANY_SERVICE not in slos.write_rto_s
+            if inherited and write_services is not None and service not in write_services:
+                continue  # the load never writes to this service; an explicit write budget still must be met
+            out.append(_rto_one(service, kind, budget, m))
     return out
 
 

@@ -89,6 +89,9 @@ def replication_healthy(max_lag_s: float = 5.0, replicas: list[str] | None = Non
     current = known.get(writer, writer)
     names = replicas if replicas is not None else sorted(
         k for k, v in known.items() if k.startswith("reader:") and v != current)
+    if replicas is None:
+        # a reader endpoint that reaches the primary itself (read-your-writes in the primary region) is no replica
+        names = [n for n in names if role(n, configuration, secrets) != "primary"]
     if not names:
         raise ActivityFailed("no replicas to check: configure gameday_db_reader or pass replicas")
     for name in names:
