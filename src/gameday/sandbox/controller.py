@@ -85,7 +85,7 @@ class Controller:
     def __init__(self, *, state_dir: Path, registry: ProcessRegistry, events: EventLog, timing: TimingProfile,
                  regions: tuple[str, str], services: list[str], smap: ServiceMap, albs: dict[tuple[str, str], Any],
                  router: Any, pg: Any, instance_env: Callable[[str, str], tuple[list[str], dict[str, str]]],
-                 tick_s: float = 0.1) -> None:
+                 tick_s: float = 0.1, router_tick_s: float = 0.02) -> None:
         self.state_dir = state_dir
         self.registry = registry
         self.events = events
@@ -98,6 +98,8 @@ class Controller:
         self.pg = pg
         self.instance_env = instance_env
         self.tick_s = tick_s
+        self.router_tick_s = router_tick_s
+        self._router_thread: threading.Thread | None = None
         self.instances: dict[str, InstanceProc] = {}
         self._first_seen: dict[str, float] = {}
         self.frozen: set[str] = set()
@@ -127,11 +129,22 @@ class Controller:
         self.reconcile()
         self._thread = threading.Thread(target=self._loop, name="controller", daemon=True)
         self._thread.start()
+        # routing switches are ground truth for RTO checks: watch them at a finer grain than a probe interval
+        self._router_thread = threading.Thread(target=self._router_loop, name="router-watch", daemon=True)
+        self._router_thread.start()
+
+    def _router_loop(self) -> None:
+        while not self._stop.wait(self.router_tick_s):
+            try:
+                self._observe_router()
+            except Exception:
+                log.exception("router observation failed")
 
     def stop(self) -> None:
         self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
+        for t in (self._thread, self._router_thread):
+            if t is not None:
+                t.join(timeout=5)
         with self._lock:
             for iid in list(self.instances):
                 self.registry.kill(f"instance-{iid}")
@@ -161,7 +174,6 @@ class Controller:
                     continue
                 self._reconcile_targets(key, tg_arn)
             self._observe_health()
-            self._observe_router()
 
     def _reconcile_group(self, svc: str, region: str, asg_name: str) -> None:
         backend = self._asg_backend(region)
