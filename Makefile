@@ -34,7 +34,7 @@ lint: setup
 
 # The test command: lint, type-check, the harness's own tests and every drill (fast profile).
 test: lint
-	$(PY) -m pytest -n $(WORKERS) --dist loadgroup --timing $(TIMING) --alluredir reports/allure-results -q
+	GAMEDAY_SKIP_SLOW=1 $(PY) -m pytest -n $(WORKERS) --dist loadgroup --timing $(TIMING) --alluredir reports/allure-results -q
 
 report: setup
 	$(PY) -m gameday report --results reports/allure-results --out reports/allure-report

@@ -73,7 +73,8 @@ def test_sandbox_password_is_stable_and_private(tmp_path: Path) -> None:
 
 
 @pytest.mark.skipif(not (module_dir() / "main.tf").exists(), reason="provision/terraform not written yet")
-@pytest.mark.skipif(os.environ.get("GAMEDAY_SKIP_SLOW") == "1", reason="GAMEDAY_SKIP_SLOW=1")
+@pytest.mark.skipif(os.environ.get("GAMEDAY_SKIP_SLOW") == "1",
+                    reason="GAMEDAY_SKIP_SLOW=1: apply/destroy is covered by tests/terraform_stack/test_apply.py")
 def test_sandbox_up_status_down(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """The real thing: control plane process, terraform + aws provider from the mirror, fast waiters."""
     p = _parser()
