@@ -168,3 +168,6 @@ def test_ignore_replica_fails_region_outage(replica_ignored: BrokenSandbox) -> N
     """Recovery-region services reading from the (dark) primary region cannot serve reads."""
     result = replica_ignored.drill("region-outage", gameday_timeout_s=EXPERIMENT_WAIT_S)
     assert_breach(result, "rto.catalog.read", "catalog reads never recovered", "s allowed")
+    assert_breach(result, "must_switch.catalog", "catalog never switched region")
+    # attributable: web keeps no database, so it is the control that the region failover itself works
+    assert_held(result, "must_switch.web")

@@ -321,3 +321,31 @@ def test_events_file_is_ordered_json_lines(sandbox: Endpoints) -> None:
     assert all(isinstance(e["ts"], float) and isinstance(e["mono"], float) for e in events)
     walls = [e["ts"] for e in events]
     assert max(a - b for a, b in itertools.pairwise(walls)) < 0.5  # appended as it happens
+
+
+def test_replication_partition_grows_replica_lag_metric(sandbox: Endpoints) -> None:
+    from gameday.chaos.region.actions import cut_inter_region_link, heal_inter_region_link
+
+    region, recovery = sandbox.primary_region, sandbox.recovery_region
+    replica = topology(sandbox)["database"]["replica_identifier"]
+    cw = boto(sandbox, "cloudwatch", recovery)
+
+    def max_lag(since: float) -> float:
+        stats = cw.get_metric_statistics(
+            Namespace="AWS/RDS", MetricName="ReplicaLag", Statistics=["Maximum"], Period=60,
+            Dimensions=[{"Name": "DBInstanceIdentifier", "Value": replica}],
+            StartTime=since - 60, EndTime=time.time() + 60)
+        return max((p["Maximum"] for p in stats["Datapoints"]), default=-1.0)
+
+    wait_until("a ReplicaLag datapoint", lambda: max_lag(time.time() - 30) >= 0, timeout=15)
+    writer = Writer(sandbox.services["orders"]).start(max_s=60)
+    t_cut = time.time()
+    cut_inter_region_link(region=region, other_region=recovery, configuration={"aws_region": region})
+    try:
+        wait_until("ReplicaLag to pass 2 s while the link is cut", lambda: max_lag(t_cut) > 2.0, timeout=30)
+        assert writer.acked and writer.acked[-1][1] > t_cut + 1.0, "writes stopped: the cut must not block the primary"
+    finally:
+        heal_inter_region_link(region=region, configuration={"aws_region": region})
+        writer.stop()
+    cuts = [e for e in read_events(str(sandbox.events_path), "link_cut") if e["ts"] >= t_cut]
+    assert cuts

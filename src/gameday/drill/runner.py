@@ -166,7 +166,11 @@ def run_drill(scenario: Any, endpoints: Endpoints, topology: Any, run_dir: Path,
     try:
         time.sleep(load.warmup_s)
         with step(f"fault: {scenario.experiment}"):
-            env = chaos_env(endpoints, topology, password, dict(scenario.experiment_config))
+            extra = dict(scenario.experiment_config)
+            # the experiment's own waits must end well inside the load window, so a system that never
+            # recovers fails its SLOs instead of timing the chaos run out (a harness error)
+            extra.setdefault("gameday_timeout_s", round(max(10.0, (load.duration_s - load.warmup_s) / 3), 1))
+            env = chaos_env(endpoints, topology, password, extra)
             journal = run_experiment(scenario.experiment, run_dir, env, timeout=load.duration_s)
         with step("recovery"):
             time.sleep(load.settle_s)

@@ -65,6 +65,7 @@ class Sandbox:
         self._fis_timers: dict[str, threading.Timer] = {}
         self._fis_active: dict[str, tuple[str, str]] = {}  # experiment id -> (kind, region)
         self._bg: list[threading.Thread] = []
+        self._metrics_stop = threading.Event()
 
     # -- bring-up ----------------------------------------------------------------------------
     def up(self) -> Endpoints:
@@ -90,6 +91,7 @@ class Sandbox:
         )
         self._install_hooks(smap)
         self.controller.start()
+        self._start_metrics()
         self._wait_healthy()
         self.endpoints = self._endpoints()
         self._start_admin()
@@ -219,6 +221,28 @@ class Sandbox:
             events_path=str(self.state_dir / "events.jsonl"), state_dir=str(self.state_dir),
             admin_url=f"http://{LOOPBACK}:{self.admin.server_address[1]}" if self.admin else None,
         )
+
+    def _start_metrics(self, period_s: float = 1.0) -> None:
+        """Publish the replica's real lag as CloudWatch ``AWS/RDS ReplicaLag`` (seconds), as RDS does."""
+        from datetime import UTC, datetime
+
+        from moto.cloudwatch.models import cloudwatch_backends
+
+        replica = self.topology.database.replica_identifier
+        backend = cloudwatch_backends[ACCOUNT][self.topology.recovery_region]
+
+        def loop() -> None:
+            while not self._metrics_stop.wait(period_s):
+                try:
+                    lag = float(self.pg.replica_lag_seconds())
+                except Exception:
+                    continue
+                backend.put_metric_data("AWS/RDS", [{
+                    "MetricName": "ReplicaLag", "Value": lag, "Unit": "Seconds",
+                    "Timestamp": datetime.now(UTC).replace(tzinfo=None),  # moto compares naive UTC
+                    "Dimensions": [{"Name": "DBInstanceIdentifier", "Value": replica}]}])
+
+        threading.Thread(target=loop, name="replica-lag-metric", daemon=True).start()
 
     # -- AWS API calls that take real effect -------------------------------------------------
     def _install_hooks(self, smap: ServiceMap) -> None:
@@ -449,6 +473,7 @@ class Sandbox:
     # -- teardown ----------------------------------------------------------------------------
     def down(self) -> None:
         """Stop everything; safe to call twice and after a half-finished up()."""
+        self._metrics_stop.set()
         for t in list(self._fis_timers.values()):
             t.cancel()
         steps: list[tuple[str, Any]] = [
