@@ -21,6 +21,7 @@ from gameday.errors import ConfigError, ControlPlaneError, GamedayError
 from gameday.provision import TARGETS, module_dir, sandbox_password_path, state_dir, target_dir, topology_path
 from gameday.provision.runner import TerraformRunner, TfEvent
 from gameday.provision.topology import Topology
+from gameday.target import SANDBOX_CREDENTIALS
 from gameday.util.net import free_port
 from gameday.util.procs import ProcessRegistry, pid_alive
 from gameday.util.redact import Secret
@@ -35,9 +36,10 @@ CONTROLPLANE_START_TIMEOUT_S = 90.0
 ENV_DB_PASSWORD = "GAMEDAY_DB_PASSWORD"
 #: Use an already running control plane (e.g. the sandbox daemon's) instead of starting one.
 ENV_CONTROLPLANE_URL = "GAMEDAY_CONTROLPLANE_URL"
-_SANDBOX_CREDS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-                  "AWS_EC2_METADATA_DISABLED": "true"}
-_AWS_ENV_DROPPED_FOR_SANDBOX = ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_DEFAULT_PROFILE",
+#: Environment of terraform aimed at the sandbox: moto's dummy credentials, no instance metadata look-up.
+SANDBOX_ENV = {**SANDBOX_CREDENTIALS, "AWS_EC2_METADATA_DISABLED": "true"}
+#: Real-AWS credential settings that must not leak into a sandbox run.
+AWS_ENV_DROPPED_FOR_SANDBOX = ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_DEFAULT_PROFILE",
                                 "AWS_ROLE_ARN", "AWS_WEB_IDENTITY_TOKEN_FILE")
 
 
@@ -208,8 +210,8 @@ def make_runner(args: argparse.Namespace, state: Path, *, for_destroy: bool = Fa
         # Only used if the module declares it (terraform ignores TF_VAR_ of undeclared variables):
         # RDS delete waiters otherwise sit ~60 s each against the instant local control plane.
         vars_["delete_timeout"] = create_timeout
-        env.update(_SANDBOX_CREDS)
-        unset.extend(_AWS_ENV_DROPPED_FOR_SANDBOX)
+        env.update(SANDBOX_ENV)
+        unset.extend(AWS_ENV_DROPPED_FOR_SANDBOX)
     else:
         pw = os.environ.get(ENV_DB_PASSWORD)
         if not pw:

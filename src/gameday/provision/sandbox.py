@@ -12,7 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from gameday.provision import module_dir
-from gameday.provision.cli import _AWS_ENV_DROPPED_FOR_SANDBOX, _SANDBOX_CREDS, DEFAULT_CREATE_TIMEOUT
+from gameday.provision.cli import AWS_ENV_DROPPED_FOR_SANDBOX, DEFAULT_CREATE_TIMEOUT, SANDBOX_ENV
 from gameday.provision.runner import TerraformRunner, TfEvent
 from gameday.provision.sandbox_override import render_sandbox_override
 from gameday.provision.topology import Topology
@@ -28,7 +28,7 @@ def apply_sandbox_stack(endpoint_url: str, work_dir: Path, password: Secret,
         if ev.type in ("apply_complete", "fast_waiter_round", "retry"):
             say(f"terraform: {ev.message}")
 
-    runner = TerraformRunner(module_dir(), work_dir, env=dict(_SANDBOX_CREDS), unset_env=_AWS_ENV_DROPPED_FOR_SANDBOX,
+    runner = TerraformRunner(module_dir(), work_dir, env=dict(SANDBOX_ENV), unset_env=AWS_ENV_DROPPED_FOR_SANDBOX,
                              vars={"db_password": password, "create_timeout": DEFAULT_CREATE_TIMEOUT},
                              timeout_s=600.0, on_event=on_event)
     runner.write_override("sandbox", render_sandbox_override(endpoint_url))
