@@ -300,6 +300,35 @@ def test_fast_waiters_untaint_and_reapply(make_module: MakeModule, make_runner: 
     runner.destroy()
 
 
+FLAKY_RULE = """
+variable "dir" { type = string }
+resource "terraform_data" "sg" {
+  provisioner "local-exec" {
+    command = "sh flaky.sh ${var.dir}/sg 'InvalidPermission.Duplicate: the specified rule already exists'"
+  }
+}
+output "done" { value = terraform_data.sg.id }
+"""
+
+
+def test_fast_apply_replaces_resources_failing_with_a_known_moto_race(make_module: MakeModule,
+                                                                       make_runner: MakeRunner,
+                                                                       tmp_path: Path) -> None:
+    """An allow-listed error taints the resource; the next round replaces it and the apply converges."""
+    d = tmp_path / "flags"
+    d.mkdir()
+    runner, seen = make_runner(make_module(FLAKY_RULE, **{"flaky.sh": FLAKY_SH}), vars={"dir": str(d)})
+    runner.init()
+    runner.apply(fast_waiters=True, max_rounds=3)
+    assert [e for e in seen if e.type == "retry" and "terraform_data.sg will be replaced" in e.message]
+    assert runner.output()["done"]
+    with pytest.raises(TerraformError):  # without the fast loop the same error is not retried
+        other, _ = make_runner(make_module(FLAKY_RULE, **{"flaky.sh": FLAKY_SH}), vars={"dir": str(tmp_path)})
+        other.init()
+        other.apply()
+    runner.destroy()
+
+
 def test_fast_waiters_are_bounded(make_module: MakeModule, make_runner: MakeRunner,
                                   tmp_path: Path) -> None:
     d = tmp_path / "flags"
