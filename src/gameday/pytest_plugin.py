@@ -103,13 +103,29 @@ def gameday_sandbox(request: pytest.FixtureRequest) -> Iterator[Any]:
     state = base / "sandbox"
     timing = request.config.getoption("--timing")
     try:
-        endpoints = client.up(state, timing=timing)
+        endpoints = _up_with_retry(client, state, timing)
         yield endpoints
     finally:
         client.down(state)
         import shutil
 
         shutil.rmtree(base, ignore_errors=True)
+
+
+#: Start-up failures worth one more try on a fresh control plane, each with its reason.
+SANDBOX_UP_RETRYABLE = {
+    r"terraform apply failed": "moto's in-memory models occasionally race under a parallel apply; a new "
+                               "control plane starts empty, so a second apply is independent of the first",
+}
+
+
+def _up_with_retry(client: Any, state: Path, timing: str) -> Any:
+    from gameday.util.retry import do_with_retry
+
+    def attempt() -> Any:
+        return client.up(state, timing=timing)  # up() tears itself down on failure
+
+    return do_with_retry("sandbox up", attempt, allow_list=SANDBOX_UP_RETRYABLE, attempts=2, sleep=1.0)
 
 
 @pytest.fixture(scope="session")
@@ -153,7 +169,7 @@ class DrillTarget:
             if self.dirty:
                 assert self.state is not None
                 client.down(self.state)
-                self.endpoints = client.up(self.state, timing=self.timing)
+                self.endpoints = _up_with_retry(client, self.state, self.timing)
                 self.topology, self.password = _sandbox_topology(self.state)
                 self.dirty = False
         self.used = True
