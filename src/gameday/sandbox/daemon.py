@@ -452,7 +452,23 @@ class Sandbox:
                 self.router.set_traffic_dial(s, r, 100.0)
         if not self._db_steady():
             self.pg.reset()
+        self._wait_writable()
         self._wait_healthy()
+
+    def _wait_writable(self, timeout: float = 30.0) -> None:
+        """The primary region's writer endpoint accepts a transaction (the app's health has a grace)."""
+        from gameday.util.retry import wait_until
+
+        port = self.pg.writer_port(self.topology.primary_region)
+
+        def writable() -> bool:
+            try:
+                with self.pg.connect(port, connect_timeout=2) as conn:
+                    return conn.execute("SELECT NOT pg_is_in_recovery()").fetchone() == (True,)
+            except Exception:
+                return False
+
+        wait_until("the database writer to accept writes", writable, timeout=timeout, interval=0.2)
 
     def _db_steady(self) -> bool:
         """One writable primary with a streaming synchronous standby and a streaming replica in recovery.
