@@ -19,7 +19,7 @@ from typing import Any
 
 from gameday.sandbox.events import EventLog
 from gameday.sandbox.timing import TimingProfile
-from gameday.util.net import LOOPBACK, free_port
+from gameday.util.net import free_port
 from gameday.util.procs import ProcessRegistry
 
 log = logging.getLogger("gameday.controller")
@@ -391,4 +391,4 @@ def python_argv() -> list[str]:
     return [sys.executable, "-m", "gameday.app"]
 
 
-__all__ = ["LOOPBACK", "Controller", "InstanceProc", "ServiceMap", "Variant", "python_argv"]
+__all__ = ["Controller", "InstanceProc", "ServiceMap", "Variant", "python_argv"]
