@@ -38,7 +38,6 @@ from __future__ import annotations
 
 import base64
 import contextlib
-import glob
 import hashlib
 import hmac
 import logging
@@ -60,7 +59,8 @@ import psycopg
 from psycopg import sql
 from psycopg.conninfo import make_conninfo
 
-from gameday.errors import CommandFailed, PrerequisiteMissing, SandboxError, TimeoutExceeded
+from gameday.errors import CommandFailed, SandboxError, TimeoutExceeded
+from gameday.provision.prereqs import find_pg_bin
 from gameday.sandbox.events import EventLog
 from gameday.sandbox.tcpproxy import TcpProxy
 from gameday.util.net import LOOPBACK, free_port
@@ -75,38 +75,12 @@ TIMING_PROFILES: dict[str, dict[str, float]] = {
     "aws": {"failover_detect_s": 5.0, "failover_delay_s": 60.0},
 }
 
-_INSTALL_HINT = ("apt-get install postgresql-15 "
-                 "(or set GAMEDAY_PG_BIN to the directory holding initdb/postgres)")
 _SUPERUSER = "postgres"
 _REPL_USER = "replicator"
 _NODE_NAMES = ("a", "b", "c")
 # the timeline a primary writes on: the first 8 hex digits of its current WAL file name
 _TL_SQL = "('x' || substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8))::bit(32)::int"
 _HIST_RE = re.compile(r"^\s*(\d+)\s+([0-9A-Fa-f]+/[0-9A-Fa-f]+)")
-
-
-def find_pg_bin() -> Path:
-    """GAMEDAY_PG_BIN, then ``pg_config --bindir``, then the highest /usr/lib/postgresql/*/bin."""
-    candidates: list[Path] = []
-    env = os.environ.get("GAMEDAY_PG_BIN")
-    if env:
-        candidates.append(Path(env))
-    pg_config = shutil.which("pg_config")
-    if pg_config:
-        with contextlib.suppress(OSError, subprocess.SubprocessError):
-            out = subprocess.run([pg_config, "--bindir"], capture_output=True, text=True, timeout=10)
-            if out.returncode == 0 and out.stdout.strip():
-                candidates.append(Path(out.stdout.strip()))
-
-    def version(p: str) -> tuple[int, ...]:
-        v = Path(p).parent.name
-        return tuple(int(x) for x in v.split(".") if x.isdigit()) or (0,)
-    candidates += [Path(p) for p in sorted(glob.glob("/usr/lib/postgresql/*/bin"), key=version, reverse=True)]
-    for c in candidates:
-        if all((c / exe).is_file() for exe in ("initdb", "postgres", "pg_basebackup", "pg_rewind")):
-            return c
-    raise PrerequisiteMissing("PostgreSQL server binaries (initdb, postgres, pg_basebackup, pg_rewind)",
-                              _INSTALL_HINT)
 
 
 def scram_verifier(password: str, iterations: int = 4096) -> str:
