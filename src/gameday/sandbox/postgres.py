@@ -203,7 +203,7 @@ class PgCluster:
                  link_delay_ms: float = 0.0, synchronous: bool = True,
                  failover_detect_s: float = 0.5, failover_delay_s: float = 0.0,
                  auto_failover: bool = True, fsync: bool = False, wal_keep_size_mb: int = 1024,
-                 start_timeout_s: float = 30.0, name_prefix: str = "pg") -> None:
+                 start_timeout_s: float = 30.0, name_prefix: str = "pg", heartbeat_s: float = 0.5) -> None:
         if not password:
             raise SandboxError("PgCluster needs a non-empty password for the application user")
         if primary_region == recovery_region:
@@ -226,6 +226,8 @@ class PgCluster:
         self.wal_keep_size_mb = wal_keep_size_mb
         self.start_timeout_s = start_timeout_s
         self.name_prefix = name_prefix
+        self.heartbeat_s = float(heartbeat_s)
+        self._heartbeat: threading.Thread | None = None
         self._ids = unprivileged_ids() if running_as_root() else None
         self._lock = threading.RLock()
         self._stop_evt = threading.Event()
@@ -292,6 +294,9 @@ class PgCluster:
                 self._stop_evt.clear()
                 self._monitor = threading.Thread(target=self._monitor_loop, name="pg-monitor", daemon=True)
                 self._monitor.start()
+            if self.heartbeat_s > 0 and (self._heartbeat is None or not self._heartbeat.is_alive()):
+                self._heartbeat = threading.Thread(target=self._heartbeat_loop, name="pg-heartbeat", daemon=True)
+                self._heartbeat.start()
             t.mark("total")
             log.info("pg cluster up in %.2fs: %s", t.marks["total"], t.marks)
             return t.marks
@@ -301,6 +306,8 @@ class PgCluster:
         self._stop_evt.set()
         if self._monitor is not None and self._monitor is not threading.current_thread():
             self._monitor.join(10)
+        if self._heartbeat is not None:
+            self._heartbeat.join(3)
         with self._lock:
             for node in self.nodes.values():
                 self._stop_node(node, fast=True)
@@ -767,6 +774,42 @@ class PgCluster:
                     self.auto_failover = False
             finally:
                 self._lock.release()
+
+    def _heartbeat_loop(self) -> None:
+        """Commit a tiny transaction on the primary every heartbeat_s, as RDS does.
+
+        Without it an idle replica's ``pg_last_xact_replay_timestamp()`` is as old as the last
+        application write (or NULL after a restart), so lag in seconds would read 0 while bytes
+        pile up behind a cut link. Commits are ``synchronous_commit = local`` so a lost standby
+        never blocks the heartbeat, and they go to the ``postgres`` database, never the app's.
+        """
+        conn: psycopg.Connection[Any] | None = None
+        node_name = ""
+        while not self._stop_evt.wait(self.heartbeat_s):
+            node = self.nodes[self._primary]
+            if not self._started or node.frozen or not node.alive():
+                continue
+            try:
+                if conn is None or node_name != node.name or conn.closed:
+                    if conn is not None:
+                        conn.close()
+                    conn = psycopg.connect(host=str(node.sock), port=node.port, user=_SUPERUSER, dbname="postgres",
+                                           autocommit=True, connect_timeout=1)
+                    node_name = node.name
+                    conn.execute("SET synchronous_commit = local")
+                    conn.execute("SET statement_timeout = '1s'")
+                    conn.execute("CREATE TABLE IF NOT EXISTS gameday_heartbeat (id int PRIMARY KEY, at timestamptz)")
+                conn.execute("INSERT INTO gameday_heartbeat VALUES (1, now())"
+                             " ON CONFLICT (id) DO UPDATE SET at = excluded.at")
+            except psycopg.Error:
+                # read-only (standby being promoted), restarting, or just killed: try again next beat
+                if conn is not None:
+                    with contextlib.suppress(Exception):
+                        conn.close()
+                conn = None
+        if conn is not None:
+            with contextlib.suppress(Exception):
+                conn.close()
 
     # ================================================================ node plumbing
     def _choose_root(self) -> tuple[Path, bool]:
