@@ -8,7 +8,9 @@ against real AWS drills are serialised.
 from __future__ import annotations
 
 import os
+import signal
 import tempfile
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -36,8 +38,22 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="with --target aws: the Topology JSON written by 'gameday provision up --target aws'")
 
 
+def _sigterm_as_interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt(f"terminated by signal {signum}")
+
+
+def _restore_sigterm() -> None:
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "drill: a chaos / DR drill against a target (sandbox or AWS); slow")
+    # SIGTERM (CI timeouts, `timeout`, `kill`) would end pytest without fixture teardown, leaving
+    # sandboxes, control planes and PostgreSQL behind; as an interrupt, teardown runs as on Ctrl-C.
+    if threading.current_thread() is threading.main_thread() and \
+            signal.getsignal(signal.SIGTERM) == signal.SIG_DFL:
+        signal.signal(signal.SIGTERM, _sigterm_as_interrupt)
+        config.add_cleanup(_restore_sigterm)
     config.addinivalue_line("markers", "sandbox: needs a running sandbox (the gameday_sandbox fixture)")
     target = config.getoption("--target")
     workers = getattr(config.option, "numprocesses", None)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import threading
 import time
@@ -164,3 +165,34 @@ def test_many_connections_and_stop_frees_port(echo_server: tuple[int, str]) -> N
 def _recv_exact_after(s: socket.socket, tag: str) -> None:
     """The echo server greets with its tag; consume it."""
     assert _recv_exact(s, len(tag)) == tag.encode()
+
+
+@pytest.mark.parametrize("lossy", [False, True])
+def test_upstream_close_delivers_or_discards_held_bytes(lossy: bool) -> None:
+    """A lossy link loses what its delay still holds when the upstream dies (an async standby's lag)."""
+    srv = socket.create_server((LOOPBACK, 0))
+    srv.settimeout(5)
+
+    def speak_and_die() -> None:
+        conn, _ = srv.accept()
+        conn.sendall(b"wal-record")
+        conn.close()
+
+    t = threading.Thread(target=speak_and_die, daemon=True)
+    t.start()
+    try:
+        with TcpProxy("az", srv.getsockname()[1], delay_ms=200, lossy_upstream_close=lossy) as p, \
+                socket.create_connection((LOOPBACK, p.port), timeout=3) as s:
+            got = b""
+            with pytest.raises(OSError) if lossy else contextlib.nullcontext():
+                while chunk := s.recv(64):
+                    got += chunk
+            if lossy:
+                assert got == b""
+                assert p.stats.discarded_chunks >= 1
+            else:
+                assert got == b"wal-record"
+                assert p.stats.discarded_chunks == 0
+    finally:
+        t.join(5)
+        srv.close()

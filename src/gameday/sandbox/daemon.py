@@ -116,6 +116,7 @@ class Sandbox:
             primary_region=topo.primary_region, recovery_region=topo.recovery_region,
             password=str(self.password), db_name=topo.database.db_name, user=topo.database.username,
             link_delay_ms=self.variant.link_delay_ms, synchronous=self.variant.synchronous_standby,
+            standby_delay_ms=self.variant.standby_delay_ms,
             failover_delay_s=self.timing.s(self.timing.db_failover_s),
             failover_detect_s=self.timing.s(self.timing.db_crash_detect_s),
         )

@@ -200,7 +200,7 @@ class PgCluster:
     def __init__(self, base_dir: str | os.PathLike[str], registry: ProcessRegistry, events: EventLog | None,
                  *, primary_region: str = "eu-south-1", recovery_region: str = "eu-central-1",
                  password: str, db_name: str = "gameday", user: str = "gameday",
-                 link_delay_ms: float = 0.0, synchronous: bool = True,
+                 link_delay_ms: float = 0.0, synchronous: bool = True, standby_delay_ms: float = 0.0,
                  failover_detect_s: float = 0.5, failover_delay_s: float = 0.0,
                  auto_failover: bool = True, fsync: bool = False, wal_keep_size_mb: int = 1024,
                  start_timeout_s: float = 30.0, name_prefix: str = "pg", heartbeat_s: float = 0.5) -> None:
@@ -219,6 +219,7 @@ class PgCluster:
         self.user = user
         self.link_delay_ms = float(link_delay_ms)
         self.synchronous = synchronous
+        self.standby_delay_ms = float(standby_delay_ms)
         self.failover_detect_s = float(failover_detect_s)
         self.failover_delay_s = float(failover_delay_s)
         self.auto_failover = auto_failover
@@ -364,7 +365,7 @@ class PgCluster:
         with ThreadPoolExecutor(2) as ex:
             list(ex.map(lambda n: self._basebackup(n, a), (b, c)))
         t.mark("basebackups")
-        self._write_config(b, primary=False, upstream="a")
+        self._write_config(b, primary=False, upstream="az")
         self._write_config(c, primary=False, upstream="link")
         self._point_proxies()
         self._start_node(b)
@@ -385,12 +386,15 @@ class PgCluster:
             f"writer-{r}": TcpProxy(f"writer-{self.recovery_region}", None, delay_ms=self.link_delay_ms),
             f"reader-{r}": TcpProxy(f"reader-{self.recovery_region}", None),
             "link": TcpProxy("link", None, delay_ms=self.link_delay_ms),
+            # the Multi-AZ pair's own link: what the delay holds dies with a crashed primary
+            "az": TcpProxy("az", None, delay_ms=self.standby_delay_ms, lossy_upstream_close=True),
         }
 
     def _point_proxies(self, drop: bool = True, *, link: bool = True) -> None:
         """Aim every proxy at where the current topology says it should go."""
         prim = self.nodes[self._primary]
         c = self.nodes["c"]
+        self.proxies["az"].set_upstream(prim.port, drop_existing=drop)
         self.proxies["writer-primary"].set_upstream(prim.port, drop_existing=drop)
         self.proxies["reader-primary"].set_upstream(prim.port, drop_existing=drop)
         self.proxies["reader-recovery"].set_upstream(c.port, drop_existing=drop)
@@ -554,6 +558,8 @@ class PgCluster:
                     node.frozen = True
             self.proxies[f"writer-{key}"].freeze()
             self.proxies[f"reader-{key}"].freeze()
+            if key == "primary":
+                self.proxies["az"].freeze()
             self.proxies["link"].freeze()
             self._frozen_regions.add(key)
 
@@ -566,6 +572,8 @@ class PgCluster:
                     node.frozen = False
             self.proxies[f"writer-{key}"].thaw()
             self.proxies[f"reader-{key}"].thaw()
+            if key == "primary":
+                self.proxies["az"].thaw()
             self._frozen_regions.discard(key)
             if not self._frozen_regions:
                 self.proxies["link"].thaw()
@@ -666,8 +674,10 @@ class PgCluster:
             log.info("replica c got WAL past the switch point (%x > %x): rewinding", received, switch_lsn)
             self._stop_node(c, fast=True)
             self._rewind_or_rebuild(c, new, upstream="link")
+            # a rewound c is consistent only once it replays the new primary's WAL: open the link first
+            link.set_upstream(new.port, drop_existing=True)
             self._start_node(c)
-        link.set_upstream(new.port, drop_existing=True)
+        link.set_upstream(new.port, drop_existing=False)
         if not self._link_cut and "recovery" not in self._frozen_regions:
             try:
                 self._wait_streaming(new, c, sync=False, timeout=15)
@@ -682,7 +692,7 @@ class PgCluster:
 
     def _rejoin(self, old: _Node, new: _Node) -> str:
         self._stop_node(old, fast=False)
-        method = self._rewind_or_rebuild(old, new, upstream=new.name)
+        method = self._rewind_or_rebuild(old, new, upstream="az")
         self._start_node(old)
         self._wait_streaming(new, old, sync=False, timeout=30)
         if self.synchronous:
@@ -895,8 +905,8 @@ class PgCluster:
         conninfo = ""
         if not primary:
             node.upstream = upstream
-            if upstream == "link":
-                conninfo = make_conninfo(host=LOOPBACK, port=self.link_port, user=_REPL_USER,
+            if upstream in ("link", "az"):
+                conninfo = make_conninfo(host=LOOPBACK, port=self.proxies[upstream].port, user=_REPL_USER,
                                          password=str(self.password), application_name=node.name,
                                          connect_timeout=2)
             elif upstream:

@@ -15,6 +15,11 @@ Semantics (what a client sees):
   ``heal()`` accepts again.
 - ``set_upstream(port, drop_existing=...)``: new connections go to the new port;
   with ``drop_existing`` the old ones are closed (a moved DNS/endpoint + killed sessions).
+- ``lossy_upstream_close=True``: when the upstream side closes, bytes still held by the delay
+  are discarded and the client's connection is reset. The delay then stands for data the
+  upstream host had not sent yet, which dies with it (an asynchronous standby's lag at a
+  crash of its primary). A clean upstream close that waited for the client's acknowledgement
+  (a walsender at shutdown does) has nothing held, so it loses nothing.
 """
 
 from __future__ import annotations
@@ -53,6 +58,7 @@ class ProxyStats:
     bytes_up: int = 0
     bytes_down: int = 0
     chunks: int = 0
+    discarded_chunks: int = 0   # held by the delay when the connection was reset or a lossy upstream closed
 
     def as_dict(self) -> dict[str, int]:
         return dict(self.__dict__)
@@ -79,8 +85,9 @@ class TcpProxy:
     """Listen on 127.0.0.1 and forward to 127.0.0.1:upstream_port; starts at construction."""
 
     def __init__(self, name: str, upstream_port: int | None, *, delay_ms: float = 0.0,
-                 listen_port: int | None = None) -> None:
+                 listen_port: int | None = None, lossy_upstream_close: bool = False) -> None:
         self.name = name
+        self._lossy_upstream_close = lossy_upstream_close
         self._upstream = upstream_port
         self._delay_s = max(0.0, float(delay_ms)) / 1000.0
         self._frozen = False
@@ -296,6 +303,7 @@ class TcpProxy:
                     *, up: bool) -> None:
         """Forward one direction: a reader task stamps chunks, a sender releases them in order."""
         queue: asyncio.Queue[tuple[float, bytes] | None] = asyncio.Queue(_QUEUE_CHUNKS)
+        held = [0]   # chunks read but not yet written
         loop = asyncio.get_running_loop()
 
         async def send() -> None:
@@ -312,6 +320,7 @@ class TcpProxy:
                     await asyncio.sleep(wait)
                 if not self._thawed.is_set():
                     await self._thawed.wait()
+                held[0] -= 1
                 writer.write(data)
                 if up:
                     self.stats.bytes_up += len(data)
@@ -334,11 +343,18 @@ class TcpProxy:
                 data = await reader.read(_CHUNK)
                 if not data:
                     break
+                held[0] += 1
                 await queue.put((loop.time() + self._delay_s, data))
+            if not up and self._lossy_upstream_close:
+                sender.cancel()
+                self.stats.discarded_chunks += held[0]
+                self._close(conn, reset=True)
+                return
             await queue.put(None)
             await sender
         except (OSError, asyncio.IncompleteReadError):
-            sender.cancel()
+            sender.cancel()              # a reset connection: what the delay held is gone either way
+            self.stats.discarded_chunks += held[0]
             self._close(conn, reset=True)
         except asyncio.CancelledError:
             sender.cancel()
