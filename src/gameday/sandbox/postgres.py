@@ -377,6 +377,16 @@ class PgCluster:
             self._wait_streaming(a, b, sync=True)
         self._wait_streaming(a, c, sync=False)
         t.mark("streaming")
+        # a first heartbeat replayed on c: from here on its lag in seconds is defined (never NULL)
+        with self._su(a, timeout=5) as conn:
+            self._beat(conn)
+
+        def c_replayed() -> bool:
+            with self._su(c, timeout=2) as conn:
+                row = conn.execute("SELECT pg_last_xact_replay_timestamp() IS NOT NULL").fetchone()
+            return bool(row and row[0])
+        self._wait("replica c to replay a heartbeat", c_replayed, 15, 0.02)
+        t.mark("heartbeat_replayed")
 
     def _make_proxies(self) -> None:
         p, r = "primary", "recovery"
@@ -391,22 +401,32 @@ class PgCluster:
         }
 
     def _point_proxies(self, drop: bool = True, *, link: bool = True) -> None:
-        """Aim every proxy at where the current topology says it should go."""
+        """Aim every proxy at where the current topology says it should go.
+
+        ``drop`` closes the sessions of a proxy whose upstream *changes* (they point at a node
+        that is no longer the right one); sessions on an unchanged upstream live on, as read
+        sessions on a promoted PostgreSQL replica do.
+        """
         prim = self.nodes[self._primary]
         c = self.nodes["c"]
-        self.proxies["az"].set_upstream(prim.port, drop_existing=drop)
-        self.proxies["writer-primary"].set_upstream(prim.port, drop_existing=drop)
-        self.proxies["reader-primary"].set_upstream(prim.port, drop_existing=drop)
-        self.proxies["reader-recovery"].set_upstream(c.port, drop_existing=drop)
+
+        def aim(name: str, port: int) -> None:
+            proxy = self.proxies[name]
+            proxy.set_upstream(port, drop_existing=drop and proxy.upstream_port != port)
+
+        aim("az", prim.port)
+        aim("writer-primary", prim.port)
+        aim("reader-primary", prim.port)
+        aim("reader-recovery", c.port)
         wr = self.proxies["writer-recovery"]
         if self._replica_promoted:
             wr.set_delay(0)
-            wr.set_upstream(c.port, drop_existing=drop)
+            aim("writer-recovery", c.port)
         else:
             wr.set_delay(self.link_delay_ms)
-            wr.set_upstream(prim.port, drop_existing=drop)
+            aim("writer-recovery", prim.port)
             if link:
-                self.proxies["link"].set_upstream(prim.port, drop_existing=drop)
+                aim("link", prim.port)
 
     # ================================================================ status & reads
     def status(self) -> list[NodeStatus]:
@@ -806,11 +826,7 @@ class PgCluster:
                     conn = psycopg.connect(host=str(node.sock), port=node.port, user=_SUPERUSER, dbname="postgres",
                                            autocommit=True, connect_timeout=1)
                     node_name = node.name
-                    conn.execute("SET synchronous_commit = local")
-                    conn.execute("SET statement_timeout = '1s'")
-                    conn.execute("CREATE TABLE IF NOT EXISTS gameday_heartbeat (id int PRIMARY KEY, at timestamptz)")
-                conn.execute("INSERT INTO gameday_heartbeat VALUES (1, now())"
-                             " ON CONFLICT (id) DO UPDATE SET at = excluded.at")
+                self._beat(conn)
             except psycopg.Error:
                 # read-only (standby being promoted), restarting, or just killed: try again next beat
                 if conn is not None:
@@ -820,6 +836,13 @@ class PgCluster:
         if conn is not None:
             with contextlib.suppress(Exception):
                 conn.close()
+
+    @staticmethod
+    def _beat(conn: psycopg.Connection[Any]) -> None:
+        conn.execute("SET synchronous_commit = local")
+        conn.execute("SET statement_timeout = '1s'")
+        conn.execute("CREATE TABLE IF NOT EXISTS gameday_heartbeat (id int PRIMARY KEY, at timestamptz)")
+        conn.execute("INSERT INTO gameday_heartbeat VALUES (1, now()) ON CONFLICT (id) DO UPDATE SET at = excluded.at")
 
     # ================================================================ node plumbing
     def _choose_root(self) -> tuple[Path, bool]:
