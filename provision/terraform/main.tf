@@ -22,6 +22,7 @@ module "network_primary" {
   providers = { aws = aws.primary }
 
   name       = "${var.name_prefix}-primary"
+  region     = var.primary_region
   cidr_block = var.primary_vpc_cidr
   vpc_id     = var.primary_vpc_id
   subnet_ids = var.primary_subnet_ids
@@ -33,6 +34,7 @@ module "network_recovery" {
   providers = { aws = aws.recovery }
 
   name       = "${var.name_prefix}-recovery"
+  region     = var.recovery_region
   cidr_block = var.recovery_vpc_cidr
   vpc_id     = var.recovery_vpc_id
   subnet_ids = var.recovery_subnet_ids
@@ -155,7 +157,7 @@ module "service_recovery" {
 module "routing" {
   source    = "./modules/routing"
   providers = { aws = aws.global }
-  for_each  = local.services
+  for_each  = var.routing_mode == "global_accelerator" ? local.services : toset([])
 
   name                  = "${var.name_prefix}-${each.key}"
   primary_region        = var.primary_region
@@ -169,12 +171,47 @@ module "routing" {
   threshold_count       = var.ga_threshold_count
 }
 
+resource "aws_route53_zone" "failover" {
+  provider = aws.global
+  count    = var.routing_mode == "route53" ? 1 : 0
+
+  name          = var.route53_zone_name
+  force_destroy = true
+}
+
+module "dns_failover" {
+  source    = "./modules/dns_failover"
+  providers = { aws = aws.global }
+  for_each  = var.routing_mode == "route53" ? local.services : toset([])
+
+  name                  = each.key
+  zone_id               = aws_route53_zone.failover[0].zone_id
+  zone_name             = var.route53_zone_name
+  primary_region        = var.primary_region
+  recovery_region       = var.recovery_region
+  primary_alb_dns_name  = module.service_primary[each.key].alb_dns_name
+  recovery_alb_dns_name = module.service_recovery[each.key].alb_dns_name
+  health_check_path     = var.health_check_path
+  request_interval      = var.route53_request_interval
+  failure_threshold     = var.route53_failure_threshold
+  record_ttl            = var.route53_record_ttl
+}
+
+locals {
+  # the one name clients use per service, whichever routing mode is in force
+  service_global_dns = {
+    for name in var.services : name => (
+      var.routing_mode == "route53" ? module.dns_failover[name].fqdn : module.routing[name].accelerator_dns_name
+    )
+  }
+}
+
 module "frontend" {
   source    = "./modules/frontend"
   providers = { aws = aws.primary }
 
   bucket_name = coalesce(var.frontend_bucket_name, "${var.name_prefix}-frontend-${var.primary_region}")
   service_urls = {
-    for name in var.services : name => "http://${module.routing[name].accelerator_dns_name}"
+    for name in var.services : name => "http://${local.service_global_dns[name]}"
   }
 }

@@ -14,7 +14,7 @@ output "routing_mode" {
 }
 
 output "services" {
-  description = "Per service: per-region ALB/ASG/launch template, and its accelerator."
+  description = "Per service: per-region ALB/ASG/launch template, its global name, and its accelerator or Route 53 health checks."
   value = {
     for name in var.services : name => {
       regions = {
@@ -35,13 +35,21 @@ output "services" {
           launch_template_id = module.service_recovery[name].launch_template_id
         }
       }
-      accelerator_arn      = module.routing[name].accelerator_arn
-      accelerator_dns_name = module.routing[name].accelerator_dns_name
-      ga_listener_arn      = module.routing[name].listener_arn
-      endpoint_group_arns = {
+      global_dns_name = local.service_global_dns[name]
+      # global_accelerator mode (null under route53)
+      accelerator_arn      = try(module.routing[name].accelerator_arn, null)
+      accelerator_dns_name = try(module.routing[name].accelerator_dns_name, null)
+      ga_listener_arn      = try(module.routing[name].listener_arn, null)
+      endpoint_group_arns = try({
         (var.primary_region)  = module.routing[name].primary_endpoint_group_arn
         (var.recovery_region) = module.routing[name].recovery_endpoint_group_arn
-      }
+      }, null)
+      # route53 mode (null under global_accelerator)
+      route53_zone_id = try(aws_route53_zone.failover[0].zone_id, null)
+      health_check_ids = try({
+        (var.primary_region)  = module.dns_failover[name].primary_health_check_id
+        (var.recovery_region) = module.dns_failover[name].recovery_health_check_id
+      }, null)
     }
   }
 }

@@ -70,7 +70,7 @@ variable "primary_vpc_id" {
 }
 
 variable "primary_subnet_ids" {
-  description = "Subnets (in at least 2 AZs) of primary_vpc_id; required with it."
+  description = "Subnets (in at least 2 AZs) of primary_vpc_id; required with it. Tag them gameday:region=<primary_region> for the region-outage drill."
   type        = list(string)
   default     = []
 }
@@ -82,7 +82,7 @@ variable "recovery_vpc_id" {
 }
 
 variable "recovery_subnet_ids" {
-  description = "Subnets (in at least 2 AZs) of recovery_vpc_id; required with it."
+  description = "Subnets (in at least 2 AZs) of recovery_vpc_id; required with it. Tag them gameday:region=<recovery_region> for the region-outage drill."
   type        = list(string)
   default     = []
 }
@@ -220,14 +220,48 @@ variable "db_password" {
 # --- routing -------------------------------------------------------------------------------
 
 variable "routing_mode" {
-  description = "How clients reach the services: global_accelerator (one accelerator per service)."
+  description = "How clients reach the services: global_accelerator (one accelerator per service) or route53 (failover records with health checks)."
   type        = string
   default     = "global_accelerator"
 
   validation {
-    condition     = contains(["global_accelerator"], var.routing_mode)
-    error_message = "routing_mode must be \"global_accelerator\" (the route53 variant is not implemented yet)."
+    condition     = contains(["global_accelerator", "route53"], var.routing_mode)
+    error_message = "routing_mode must be \"global_accelerator\" or \"route53\"."
   }
+}
+
+variable "route53_zone_name" {
+  description = "Hosted zone created for the failover records (routing_mode = route53)."
+  type        = string
+  default     = "gameday.example.com"
+}
+
+variable "route53_request_interval" {
+  description = "Seconds between Route 53 health checks (10 or 30)."
+  type        = number
+  default     = 10
+
+  validation {
+    condition     = contains([10, 30], var.route53_request_interval)
+    error_message = "route53_request_interval must be 10 or 30."
+  }
+}
+
+variable "route53_failure_threshold" {
+  description = "Consecutive Route 53 health checks before an endpoint changes health (1-10)."
+  type        = number
+  default     = 3
+
+  validation {
+    condition     = var.route53_failure_threshold >= 1 && var.route53_failure_threshold <= 10
+    error_message = "route53_failure_threshold must be between 1 and 10."
+  }
+}
+
+variable "route53_record_ttl" {
+  description = "TTL (seconds) of the failover records: how long clients may keep a stale answer."
+  type        = number
+  default     = 30
 }
 
 variable "primary_traffic_dial" {

@@ -25,6 +25,8 @@ def _sandbox_register(sub: Any) -> None:
     up.add_argument("--variant", action="append", default=[],
                     help="deliberately broken variant: async-standby, no-router-health, ignore-replica")
     up.add_argument("--link-delay-ms", type=float, default=20.0, help="one-way inter-region replication delay")
+    up.add_argument("--routing-mode", choices=["global_accelerator", "route53"], default="global_accelerator",
+                    help="route between regions by Global Accelerator (default) or Route 53 failover records")
     up.set_defaults(func=_sandbox_up)
     for name, fn, text in (("down", _sandbox_down, "stop everything the sandbox started"),
                            ("status", _sandbox_status, "regions, services, instances, health, routing, database"),
@@ -49,7 +51,8 @@ def _sandbox_up(args: Any) -> int:
     from gameday.sandbox import client
 
     ep = client.up(_state(args), timing=args.timing, variants=tuple(args.variant),
-                   link_delay_ms=args.link_delay_ms, progress=lambda line: print(f"  {line}", flush=True))
+                   link_delay_ms=args.link_delay_ms, routing_mode=args.routing_mode,
+                   progress=lambda line: print(f"  {line}", flush=True))
     print("sandbox is up:")
     for svc, url in ep.services.items():
         print(f"  {svc:<8} {url}")

@@ -163,3 +163,36 @@ def test_load_topology_reattaches_password(topo: Topology, tmp_path: Path,
     topo.save(topology_path(tmp_path, "aws"))
     monkeypatch.setenv("GAMEDAY_DB_PASSWORD", "from-the-env-123")
     assert str(load_topology(tmp_path, "aws").database.password) == "from-the-env-123"
+
+
+def _route53(raw: dict[str, Any]) -> dict[str, Any]:
+    """The sample as `routing_mode = "route53"` outputs it: accelerator fields null, Route 53 ones set."""
+    data = copy.deepcopy(raw)
+    data["routing_mode"]["value"] = "route53"
+    for name, svc in data["services"]["value"].items():
+        for k in ("accelerator_arn", "accelerator_dns_name", "ga_listener_arn", "endpoint_group_arns"):
+            svc[k] = None
+        svc["global_dns_name"] = f"{name}.gameday.example.com"
+        svc["route53_zone_id"] = "Z0SAMPLE"
+        svc["health_check_ids"] = {r: f"hc-{name}-{r}" for r in ("eu-south-1", "eu-central-1")}
+    return data
+
+
+def test_route53_outputs_parse_and_round_trip(raw: dict[str, Any]) -> None:
+    topo = Topology.from_outputs(_route53(raw), strict=True)
+    orders = topo.service("orders")
+    assert topo.routing_mode == "route53"
+    assert orders.global_dns_name == "orders.gameday.example.com"
+    assert dict(orders.health_check_ids) == {"eu-south-1": "hc-orders-eu-south-1",
+                                             "eu-central-1": "hc-orders-eu-central-1"}
+    assert orders.accelerator_arn == "" and not orders.endpoint_group_arns
+    assert "route53 failover orders.gameday.example.com" in topo.summary()
+    assert Topology.from_outputs(topo.to_dict(redacted=False), strict=True) == topo
+
+
+def test_route53_outputs_name_a_missing_health_check(raw: dict[str, Any]) -> None:
+    data = _route53(raw)
+    data["services"]["value"]["web"]["health_check_ids"] = {"eu-south-1": "hc-1"}
+    with pytest.raises(ConfigError) as ei:
+        Topology.from_outputs(data, source="outputs.json")
+    assert ei.value.field == "services.web.health_check_ids"

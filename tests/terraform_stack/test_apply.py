@@ -62,11 +62,17 @@ def _check_outputs(out: dict[str, dict[str, object]]) -> None:
     for svc in services.values():
         assert set(svc) == {
             "regions",
+            "global_dns_name",
             "accelerator_arn",
             "accelerator_dns_name",
             "ga_listener_arn",
             "endpoint_group_arns",
+            "route53_zone_id",
+            "health_check_ids",
         }
+        # global_accelerator mode: the accelerator is the global name, the Route 53 fields are null
+        assert svc["global_dns_name"] == svc["accelerator_dns_name"]
+        assert svc["route53_zone_id"] is None and svc["health_check_ids"] is None
         assert set(svc["regions"]) == {PRIMARY, RECOVERY}
         for region, r in svc["regions"].items():
             assert set(r) == ALB_KEYS and f":{region}:" in r["alb_arn"]
@@ -79,6 +85,15 @@ def _check_outputs(out: dict[str, dict[str, object]]) -> None:
     assert isinstance(queues, dict) and set(queues) == {PRIMARY, RECOVERY}
     frontend = out["frontend"]["value"]
     assert isinstance(frontend, dict) and set(frontend) == {"bucket", "website_endpoint"}
+
+
+def _assert_subnets_tagged_for_fis(url: str, regions: dict[str, str]) -> None:
+    """The region-outage FIS template targets subnets by the gameday:region tag: every region has some."""
+    for region in regions.values():
+        ec2 = boto3.client("ec2", region_name=region, endpoint_url=url, aws_access_key_id="test",
+                           aws_secret_access_key="test")
+        subnets = ec2.describe_subnets(Filters=[{"Name": "tag:gameday:region", "Values": [region]}])["Subnets"]
+        assert len(subnets) >= 2, f"{region}: subnets tagged gameday:region={region}: {subnets}"
 
 
 def _assert_empty(url: str) -> None:
@@ -130,6 +145,7 @@ def test_stack_applies_and_destroys_cleanly(tmp_path: Path, stack_copy: Path, tf
         rc, out, err = terraform(["output", "-json"], None)
         assert rc == 0, err
         _check_outputs(json.loads(out))
+        _assert_subnets_tagged_for_fis(url, json.loads(out)["regions"]["value"])
         rc, _, err = terraform(
             [
                 "plan",

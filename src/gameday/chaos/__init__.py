@@ -6,23 +6,28 @@ chaoslib looks ``discover`` up on the distribution's top-level package (``gameda
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from chaoslib.discovery.discover import discover_actions, discover_probes, initialize_discovery_result
 from chaoslib.types import DiscoveredActivities, Discovery
 
 __all__ = ["ACTIVITY_MODULES", "discover", "load_exported_activities"]
 
-ACTIVITY_MODULES: tuple[tuple[str, str], ...] = (
-    ("gameday.chaos.globalaccelerator.actions", "action"),
-    ("gameday.chaos.globalaccelerator.probes", "probe"),
-    ("gameday.chaos.region.actions", "action"),
-    ("gameday.chaos.region.probes", "probe"),
-    ("gameday.chaos.database.actions", "action"),
-    ("gameday.chaos.database.probes", "probe"),
-    ("gameday.chaos.http.actions", "action"),
-    ("gameday.chaos.http.probes", "probe"),
-    ("gameday.chaos.autoscaling.actions", "action"),
-    ("gameday.chaos.sandbox.actions", "action"),
-)
+def _activity_modules() -> tuple[tuple[str, str], ...]:
+    """Every ``<target>/actions.py`` and ``<target>/probes.py`` under this package, found on disk.
+
+    Found rather than listed, so a new target package cannot be forgotten by ``chaos discover``.
+    """
+    root = Path(__file__).parent
+    found: list[tuple[str, str]] = []
+    for pkg in sorted(p for p in root.iterdir() if (p / "__init__.py").is_file()):
+        for stem, kind in (("actions", "action"), ("probes", "probe")):
+            if (pkg / f"{stem}.py").is_file():
+                found.append((f"{__name__}.{pkg.name}.{stem}", kind))
+    return tuple(found)
+
+
+ACTIVITY_MODULES: tuple[tuple[str, str], ...] = _activity_modules()
 
 
 def discover(discover_system: bool = True) -> Discovery:

@@ -20,7 +20,8 @@ from gameday.util.redact import Secret
 
 
 def apply_sandbox_stack(endpoint_url: str, work_dir: Path, password: Secret,
-                        progress: Callable[[str], None] | None = None) -> Topology:
+                        progress: Callable[[str], None] | None = None,
+                        routing_mode: str = "global_accelerator") -> Topology:
     """Apply provision/terraform against endpoint_url; save topology.json and a 0600 secrets.json."""
     say = progress or (lambda _m: None)
 
@@ -29,7 +30,8 @@ def apply_sandbox_stack(endpoint_url: str, work_dir: Path, password: Secret,
             say(f"terraform: {ev.message}")
 
     runner = TerraformRunner(module_dir(), work_dir, env=dict(SANDBOX_ENV), unset_env=AWS_ENV_DROPPED_FOR_SANDBOX,
-                             vars={"db_password": password, "create_timeout": DEFAULT_CREATE_TIMEOUT},
+                             vars={"db_password": password, "create_timeout": DEFAULT_CREATE_TIMEOUT,
+                                   "routing_mode": routing_mode},
                              timeout_s=600.0, on_event=on_event)
     runner.write_override("sandbox", render_sandbox_override(endpoint_url))
     runner.init()

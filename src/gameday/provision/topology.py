@@ -86,7 +86,10 @@ class ServiceRegion:
 
 @dataclass(frozen=True)
 class Service:
-    """A service in both regions behind its Global Accelerator."""
+    """A service in both regions behind its global routing (Global Accelerator or Route 53 failover).
+
+    The accelerator fields are empty under ``route53``, the Route 53 ones under ``global_accelerator``.
+    """
 
     name: str
     regions: Mapping[str, ServiceRegion]
@@ -94,6 +97,9 @@ class Service:
     accelerator_dns_name: str
     ga_listener_arn: str
     endpoint_group_arns: Mapping[str, str]
+    global_dns_name: str = ""
+    route53_zone_id: str = ""
+    health_check_ids: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
 
     def region(self, region: str) -> ServiceRegion:
         try:
@@ -217,16 +223,31 @@ class Topology:
                     asg_name=p.s(rm, "asg_name", rp),
                     launch_template_id=p.s(rm, "launch_template_id", rp),
                 )
-            egs = p.region_map(p.get(sm, "endpoint_group_arns", sp), f"{sp}.endpoint_group_arns", regions)
-            services[name] = Service(
-                name=name,
-                regions=MappingProxyType(srs),
-                accelerator_arn=p.s(sm, "accelerator_arn", sp, arn=True),
-                accelerator_dns_name=p.s(sm, "accelerator_dns_name", sp),
-                ga_listener_arn=p.s(sm, "ga_listener_arn", sp, arn=True),
-                endpoint_group_arns=MappingProxyType({r: p.s(egs, r, f"{sp}.endpoint_group_arns", arn=True)
-                                                      for r in regions}),
-            )
+            if routing == "global_accelerator":
+                egs = p.region_map(p.get(sm, "endpoint_group_arns", sp), f"{sp}.endpoint_group_arns", regions)
+                dns = p.s(sm, "accelerator_dns_name", sp)
+                services[name] = Service(
+                    name=name,
+                    regions=MappingProxyType(srs),
+                    accelerator_arn=p.s(sm, "accelerator_arn", sp, arn=True),
+                    accelerator_dns_name=dns,
+                    ga_listener_arn=p.s(sm, "ga_listener_arn", sp, arn=True),
+                    endpoint_group_arns=MappingProxyType({r: p.s(egs, r, f"{sp}.endpoint_group_arns", arn=True)
+                                                          for r in regions}),
+                    global_dns_name=str(sm.get("global_dns_name") or dns),
+                )
+            else:
+                hcs = p.region_map(p.get(sm, "health_check_ids", sp), f"{sp}.health_check_ids", regions)
+                services[name] = Service(
+                    name=name,
+                    regions=MappingProxyType(srs),
+                    accelerator_arn="", accelerator_dns_name="", ga_listener_arn="",
+                    endpoint_group_arns=MappingProxyType({}),
+                    global_dns_name=p.s(sm, "global_dns_name", sp),
+                    route53_zone_id=p.s(sm, "route53_zone_id", sp),
+                    health_check_ids=MappingProxyType({r: p.s(hcs, r, f"{sp}.health_check_ids")
+                                                       for r in regions}),
+                )
 
         dm = p.obj(p.get(out, "database", ""), "database")
         password = _password(p, out, require_password)
@@ -276,10 +297,13 @@ class Topology:
                 name: {
                     "regions": {r: {k: getattr(sr, k) for k in SERVICE_REGION_FIELDS}
                                 for r, sr in s.regions.items()},
-                    "accelerator_arn": s.accelerator_arn,
-                    "accelerator_dns_name": s.accelerator_dns_name,
-                    "ga_listener_arn": s.ga_listener_arn,
-                    "endpoint_group_arns": dict(s.endpoint_group_arns),
+                    "global_dns_name": s.global_dns_name,
+                    "accelerator_arn": s.accelerator_arn or None,
+                    "accelerator_dns_name": s.accelerator_dns_name or None,
+                    "ga_listener_arn": s.ga_listener_arn or None,
+                    "endpoint_group_arns": dict(s.endpoint_group_arns) or None,
+                    "route53_zone_id": s.route53_zone_id or None,
+                    "health_check_ids": dict(s.health_check_ids) or None,
                 }
                 for name, s in self.services.items()
             },
@@ -322,7 +346,9 @@ class Topology:
                  f"(routing: {self.routing_mode})"]
         for name in self.service_names:
             s = self.services[name]
-            lines.append(f"service {name}: accelerator {s.accelerator_dns_name}")
+            how = f"accelerator {s.accelerator_dns_name}" if s.accelerator_dns_name else \
+                f"route53 failover {s.global_dns_name}"
+            lines.append(f"service {name}: {how}")
             for r in self.regions:
                 sr = s.regions[r]
                 lines.append(f"  {r}: alb {sr.alb_dns_name}  asg {sr.asg_name}")

@@ -39,7 +39,8 @@ def daemon_pid(state_dir: Path) -> int | None:
 
 
 def up(state_dir: Path, *, timing: str = "fast", variants: tuple[str, ...] = (), link_delay_ms: float = 20.0,
-       timeout: float = 600.0, progress: Callable[[str], None] | None = None) -> Endpoints:
+       timeout: float = 600.0, progress: Callable[[str], None] | None = None,
+       routing_mode: str = "global_accelerator") -> Endpoints:
     """Start a sandbox daemon and wait until all services are healthy; clean up on any failure."""
     state_dir = Path(state_dir)
     if daemon_pid(state_dir) is not None:
@@ -49,7 +50,7 @@ def up(state_dir: Path, *, timing: str = "fast", variants: tuple[str, ...] = (),
     for stale in ("progress.log", "endpoints.json", "events.jsonl", "daemon.json"):
         (state_dir / stale).unlink(missing_ok=True)
     argv = [sys.executable, "-m", "gameday.sandbox.daemon", "--state-dir", str(state_dir), "--timing", timing,
-            "--link-delay-ms", str(link_delay_ms)]
+            "--link-delay-ms", str(link_delay_ms), "--routing-mode", routing_mode]
     for v in variants:
         argv += ["--variant", v]
     log = open(state_dir / "daemon.log", "ab")  # noqa: SIM115 - handed to the daemon

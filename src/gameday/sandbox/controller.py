@@ -86,6 +86,7 @@ class ServiceMap:
     asg: dict[tuple[str, str], str] = field(default_factory=dict)           # (svc, region) -> asg name
     target_group: dict[tuple[str, str], str] = field(default_factory=dict)  # (svc, region) -> tg arn
     endpoint_group: dict[str, tuple[str, str]] = field(default_factory=dict)  # eg arn -> (svc, region)
+    health_check: dict[str, tuple[str, str]] = field(default_factory=dict)    # route53 hc id -> (svc, region)
 
 
 class Controller:

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from gameday.errors import GamedayError, SandboxError
+from gameday.provision.topology import ROUTING_MODES
 from gameday.sandbox.controller import ACCOUNT, Controller, ServiceMap, Variant, python_argv
 from gameday.sandbox.events import EventLog
 from gameday.sandbox.timing import TimingProfile, get_profile
@@ -46,8 +47,9 @@ class Sandbox:
     """One two-region sandbox on this machine, living in ``state_dir``."""
 
     def __init__(self, state_dir: Path, timing: TimingProfile, variant: Variant | None = None,
-                 progress: Any = None) -> None:
+                 progress: Any = None, routing_mode: str = "global_accelerator") -> None:
         self.state_dir = Path(state_dir)
+        self.routing_mode = routing_mode
         self.timing = timing
         self.variant = variant or Variant()
         self.progress = progress or (lambda msg: log.info(msg))
@@ -105,7 +107,7 @@ class Sandbox:
         from gameday.provision.sandbox import apply_sandbox_stack
 
         return apply_sandbox_stack(self.cp.url, self.state_dir / "terraform", self.password,
-                                   progress=self.progress)
+                                   progress=self.progress, routing_mode=self.routing_mode)
 
     def _start_database(self) -> None:
         from gameday.sandbox.postgres import PgCluster
@@ -130,6 +132,8 @@ class Sandbox:
                 smap.target_group[(name, region)] = sr.target_group_arn
             for region, arn in svc.endpoint_group_arns.items():
                 smap.endpoint_group[arn] = (name, region)
+            for region, hc_id in svc.health_check_ids.items():
+                smap.health_check[hc_id] = (name, region)
         return smap
 
     def _start_load_balancers(self, smap: ServiceMap) -> None:
@@ -161,19 +165,36 @@ class Sandbox:
                                    health_checks=self.variant.router_health_checks)
         backend = ga_backends[ACCOUNT]
         for name, svc in topo.services.items():
-            eg = backend.endpoint_groups.get(svc.endpoint_group_arns[primary]) if hasattr(
-                backend, "endpoint_groups") else None
-            interval = float(getattr(eg, "health_check_interval_seconds", 30) or 30)
-            threshold = int(getattr(eg, "threshold_count", 3) or 3)
-            path = getattr(eg, "health_check_path", None) or "/health"
+            if topo.routing_mode == "route53":
+                # Route 53 failover: the primary record's health check decides; Route 53 uses one
+                # failure threshold both ways and times an HTTP check out after 4 s
+                r53 = self._route53_health_check(svc.health_check_ids[primary])
+                interval = float(getattr(r53, "request_interval", 30) or 30)
+                threshold = int(getattr(r53, "failure_threshold", 3) or 3)
+                path = getattr(r53, "resource_path", None) or "/health"
+                timeout = min(interval, 4.0)
+            else:
+                eg = backend.endpoint_groups.get(svc.endpoint_group_arns[primary]) if hasattr(
+                    backend, "endpoint_groups") else None
+                interval = float(getattr(eg, "health_check_interval_seconds", 30) or 30)
+                threshold = int(getattr(eg, "threshold_count", 3) or 3)
+                path = getattr(eg, "health_check_path", None) or "/health"
+                timeout = min(interval, 5.0)
             path = "/health" if path == "/" else path
             hc = HealthCheck(path=path, interval_s=self.timing.interval(interval),
-                             timeout_s=self.timing.timeout(min(interval, 5.0)),
+                             timeout_s=self.timing.timeout(timeout),
                              healthy_threshold=threshold, unhealthy_threshold=threshold)
             self.router.add_service(name, primary, self.albs[(name, primary)].port,
                                     recovery, self.albs[(name, recovery)].port, hc)
         self.router.start()
-        self.progress("global router (HAProxy) listening")
+        how = "Route 53 failover records" if topo.routing_mode == "route53" else "Global Accelerator"
+        self.progress(f"global router (HAProxy, as {how}) listening")
+
+    @staticmethod
+    def _route53_health_check(hc_id: str) -> Any:
+        from moto.route53.models import route53_backends
+
+        return route53_backends[ACCOUNT]["aws"].health_checks.get(hc_id)
 
     def _instance_env(self, svc: str, region: str) -> tuple[list[str], dict[str, str]]:
         topo = self.topology
@@ -251,6 +272,7 @@ class Sandbox:
         hooks.after("rds", "RebootDBInstance", self._on_reboot_db)
         hooks.after("rds", "PromoteReadReplica", self._on_promote_replica)
         hooks.after("globalaccelerator", "UpdateEndpointGroup", lambda call: self._on_dial(call, smap))
+        hooks.after("route53", "UpdateHealthCheck", lambda call: self._on_health_check_update(call, smap))
         hooks.after("fis", "StartExperiment", self._on_fis_start)
         hooks.after("fis", "StopExperiment", self._on_fis_stop)
         hooks.after("ec2", "TerminateInstances", lambda call: self._kick())
@@ -299,6 +321,26 @@ class Sandbox:
         svc, region = smap.endpoint_group[arn]
         self.router.set_traffic_dial(svc, region, float(dial))
         self.events.emit("traffic_dial_changed", service=svc, region=region, percent=float(dial))
+
+    def _on_health_check_update(self, call: Any, smap: ServiceMap) -> None:
+        """An inverted Route 53 health check reports its healthy endpoint unhealthy: traffic leaves it.
+
+        Inverting the primary's check is how operators force a Route 53 failover (the dial of
+        this routing mode). Emulated as a dial of 0 for that region while inverted; ``Disabled``
+        (always healthy) is not emulated and is reported as such in the event.
+        """
+        hc_id = call.params.get("HealthCheckId")
+        if call.status >= 300 or hc_id not in smap.health_check:
+            return
+        hc = self._route53_health_check(hc_id)
+        if hc is None:
+            return
+        inverted = str(getattr(hc, "inverted", False)).lower() == "true"
+        disabled = str(getattr(hc, "disabled", False)).lower() == "true"
+        svc, region = smap.health_check[hc_id]
+        self.router.set_traffic_dial(svc, region, 0.0 if inverted else 100.0)
+        self.events.emit("route53_health_check_changed", service=svc, region=region, health_check_id=hc_id,
+                         inverted=inverted, disabled=disabled, disabled_emulated=False)
 
     def _fis_experiment(self, call: Any) -> tuple[str, Any, dict[str, str]] | None:
         from moto.fis.models import fis_backends
@@ -531,6 +573,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--timing", default="fast")
     ap.add_argument("--variant", action="append", default=[])
     ap.add_argument("--link-delay-ms", type=float, default=20.0)
+    ap.add_argument("--routing-mode", choices=ROUTING_MODES, default="global_accelerator")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     state: Path = args.state_dir
@@ -551,7 +594,8 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
     (state / "daemon.json").write_text(json.dumps({"pid": os.getpid(), "pgid": os.getpgid(0)}))
-    sandbox = Sandbox(state, get_profile(args.timing), Variant.parse(args.variant, args.link_delay_ms), progress)
+    sandbox = Sandbox(state, get_profile(args.timing), Variant.parse(args.variant, args.link_delay_ms), progress,
+                      routing_mode=args.routing_mode)
     code = 0
     try:
         sandbox.up()

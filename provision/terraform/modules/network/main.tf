@@ -14,6 +14,11 @@ variable "name" {
   type        = string
 }
 
+variable "region" {
+  description = "Region of this network: tags the subnets gameday:region, which the region-outage FIS template targets."
+  type        = string
+}
+
 variable "cidr_block" {
   description = "CIDR of the VPC to create."
   type        = string
@@ -80,7 +85,10 @@ resource "aws_subnet" "public" {
   vpc_id            = aws_vpc.this[0].id
   cidr_block        = cidrsubnet(var.cidr_block, 8, count.index)
   availability_zone = local.azs[count.index]
-  tags              = { Name = "${var.name}-${local.azs[count.index]}" }
+  tags = {
+    Name             = "${var.name}-${local.azs[count.index]}"
+    "gameday:region" = var.region
+  }
 }
 
 resource "aws_route_table" "public" {
