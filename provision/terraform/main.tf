@@ -177,6 +177,11 @@ resource "aws_route53_zone" "failover" {
 
   name          = var.route53_zone_name
   force_destroy = true
+
+  timeouts {
+    create = var.create_timeout
+    delete = var.delete_timeout
+  }
 }
 
 module "dns_failover" {
@@ -195,6 +200,8 @@ module "dns_failover" {
   request_interval      = var.route53_request_interval
   failure_threshold     = var.route53_failure_threshold
   record_ttl            = var.route53_record_ttl
+  create_timeout        = var.create_timeout
+  delete_timeout        = var.delete_timeout
 }
 
 locals {

@@ -319,7 +319,7 @@ variable "frontend_bucket_name" {
 
 variable "create_timeout" {
   description = <<-EOT
-    Create timeout of the resources whose provider waiters are slow (ALB, RDS, SQS), e.g. "5s".
+    Create timeout of the resources whose provider waiters are slow (ALB, RDS, SQS, Route 53), e.g. "5s".
     null keeps the provider defaults (use null on real AWS). The sandbox sets a short value and
     then untaints + re-applies; see provision/README.md ("Fast apply against the sandbox").
   EOT
@@ -328,7 +328,7 @@ variable "create_timeout" {
 }
 
 variable "delete_timeout" {
-  description = "Delete timeout of the RDS instances (60 s fixed waiter each), e.g. \"5s\"; null = provider default."
+  description = "Delete timeout of the RDS instances (60 s fixed waiter each) and Route 53 records, e.g. \"5s\"; null = provider default."
   type        = string
   default     = null
 }

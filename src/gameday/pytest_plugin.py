@@ -128,20 +128,8 @@ def gameday_sandbox(request: pytest.FixtureRequest) -> Iterator[Any]:
         shutil.rmtree(base, ignore_errors=True)
 
 
-#: Start-up failures worth one more try on a fresh control plane, each with its reason.
-SANDBOX_UP_RETRYABLE = {
-    r"terraform apply failed": "moto's in-memory models occasionally race under a parallel apply; a new "
-                               "control plane starts empty, so a second apply is independent of the first",
-}
-
-
 def _up_with_retry(client: Any, state: Path, timing: str) -> Any:
-    from gameday.util.retry import do_with_retry
-
-    def attempt() -> Any:
-        return client.up(state, timing=timing)  # up() tears itself down on failure
-
-    return do_with_retry("sandbox up", attempt, allow_list=SANDBOX_UP_RETRYABLE, attempts=2, sleep=1.0)
+    return client.up_with_retry(state, timing=timing)
 
 
 @pytest.fixture(scope="session")

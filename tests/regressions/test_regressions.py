@@ -87,7 +87,7 @@ def _broken_sandbox(request: pytest.FixtureRequest, tmp_path_factory: pytest.Tem
     base = Path(tempfile.mkdtemp(prefix="gameday-regress-"))
     state = base / "sandbox"
     try:
-        endpoints = client.up(state, timing="fast", variants=variants)
+        endpoints = client.up_with_retry(state, timing="fast", variants=variants)
         yield BrokenSandbox(variants, state, endpoints, tmp_path_factory.mktemp("-".join(variants)))
     finally:
         client.down(state)

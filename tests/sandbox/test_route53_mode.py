@@ -47,7 +47,7 @@ def r53(request: pytest.FixtureRequest) -> Iterator[Route53Sandbox]:
         pytest.skip("starts its own local sandbox: needs --target sandbox")
     base = Path(tempfile.mkdtemp(prefix="gameday-r53-"))
     try:
-        endpoints = client.up(base / "sandbox", timing="fast", routing_mode="route53")
+        endpoints = client.up_with_retry(base / "sandbox", timing="fast", routing_mode="route53")
         yield Route53Sandbox(base / "sandbox", endpoints)
     finally:
         client.down(base / "sandbox")

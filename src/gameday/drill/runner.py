@@ -122,6 +122,23 @@ def fault_window(journal: dict[str, Any]) -> tuple[float, float | None]:
     return start, end
 
 
+def check_injected(journal: dict[str, Any]) -> None:
+    """A method action that injects the fault (or a DR step) failed: the drill measured nothing real.
+
+    Chaos Toolkit carries on past a failed action and still reports the run "completed", so a
+    fault that was never injected would otherwise be judged as a system that survived it. Waits
+    (``wait_*``) may fail: a system that does not recover in time is an SLO breach, not ours.
+    """
+    for r in journal.get("run", []):
+        act = r.get("activity", {})
+        func = str(act.get("provider", {}).get("func", ""))
+        if act.get("type") == "action" and r.get("status") == "failed" and not func.startswith("wait_"):
+            exc = r.get("exception") or [""]
+            why = str(exc[-1]).strip().splitlines()
+            raise DrillError(f"the experiment's action {act.get('name')!r} ({func}) failed, so the fault "
+                             f"was not (fully) injected: {why[-1] if why else 'see chaos.log'}")
+
+
 def read_back(url: str, ids: list[str], timeout: float = 5.0, attempts: int = 20) -> set[str]:
     """Which of ids the surviving primary holds, through the service's read-back endpoint."""
     present: set[str] = set()
@@ -177,6 +194,7 @@ def run_drill(scenario: Any, endpoints: Endpoints, topology: Any, run_dir: Path,
     finally:
         load_result = runner.stop()
     fault_start, fault_end = fault_window(journal)
+    check_injected(journal)
     with step("verification"):
         from gameday.analysis import load_ledger, load_requests
 

@@ -81,6 +81,23 @@ def up(state_dir: Path, *, timing: str = "fast", variants: tuple[str, ...] = (),
         raise
 
 
+#: Start-up failures worth one more try on a fresh control plane, each with its reason.
+UP_RETRYABLE = {
+    r"terraform apply failed": "moto's in-memory models occasionally race under a parallel apply (seen: a "
+                               "security group's default egress rule, a launch template 'already in use' "
+                               "after the provider retried a slow create); a new control plane starts "
+                               "empty, so a second apply is independent of the first",
+}
+
+
+def up_with_retry(state_dir: Path, **kwargs: Any) -> Endpoints:
+    """``up`` with one more attempt on an allow-listed start-up failure (``up`` cleans up after each)."""
+    from gameday.util.retry import do_with_retry
+
+    return do_with_retry("sandbox up", lambda: up(state_dir, **kwargs), allow_list=UP_RETRYABLE,
+                         attempts=2, sleep=1.0)
+
+
 def down(state_dir: Path, timeout: float = 60.0) -> int:
     """Stop the daemon (it tears everything down); then kill whatever is still recorded."""
     state_dir = Path(state_dir)

@@ -67,6 +67,18 @@ variable "record_ttl" {
   type        = number
 }
 
+variable "create_timeout" {
+  description = "Create timeout of the records (null: provider default); the sandbox's fast apply shortens it."
+  type        = string
+  default     = null
+}
+
+variable "delete_timeout" {
+  description = "Delete timeout of the records (null: provider default)."
+  type        = string
+  default     = null
+}
+
 locals {
   fqdn = "${var.name}.${var.zone_name}"
   targets = {
@@ -104,6 +116,12 @@ resource "aws_route53_record" "this" {
 
   failover_routing_policy {
     type = each.value.role
+  }
+
+  # the provider waits for the change to be INSYNC; see provision/README.md, fast apply
+  timeouts {
+    create = var.create_timeout
+    delete = var.delete_timeout
   }
 }
 

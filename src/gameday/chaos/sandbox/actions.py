@@ -48,13 +48,14 @@ def crash_primary_db(endpoint: str = "writer", configuration: Configuration = No
                              "loopback; on AWS use chaosaws.rds.actions.reboot_db_instance(force_failover)")
     with connect(endpoint, configuration, secrets) as conn:
         row = conn.execute("SELECT pg_is_in_recovery(), pg_backend_pid()").fetchone()
-    if row is None or row[0]:
-        raise ActivityFailed(f"{endpoint} is not a primary: refusing to crash it")
-    try:
-        postmaster = _stat(int(row[1]))[1]
-        name = _stat(postmaster)[0]
-    except (OSError, ValueError, IndexError) as exc:
-        raise ActivityFailed(f"cannot find the postmaster of {endpoint} on this host: {exc}") from exc
+        if row is None or row[0]:
+            raise ActivityFailed(f"{endpoint} is not a primary: refusing to crash it")
+        # read /proc while our backend still exists: it exits as soon as the session closes
+        try:
+            postmaster = _stat(int(row[1]))[1]
+            name = _stat(postmaster)[0]
+        except (OSError, ValueError, IndexError) as exc:
+            raise ActivityFailed(f"cannot find the postmaster of {endpoint} on this host: {exc}") from exc
     if "postgres" not in name and "postmaster" not in name:
         raise ActivityFailed(f"parent of the backend is {name!r}, not a PostgreSQL postmaster: refusing")
     victims = [postmaster, *_children(postmaster)]
