@@ -501,3 +501,50 @@ def test_router_without_health_checks_only_follows_dials(tmp_path: Path, registr
         assert region_of(router, "web") == RECOVERY
     finally:
         router.stop()
+
+
+def test_router_route53_mode_keeps_stale_answers_for_the_ttl(tmp_path: Path, registry: ProcessRegistry,
+                                                             backends: Callable[[str], Backend],
+                                                             alb_factory: Callable[..., AlbProxy]) -> None:
+    """Route 53 failover: clients follow a changed answer only after the record's TTL, both ways."""
+    ttl = 1.0
+    albs = {}
+    for region in (PRIMARY, RECOVERY):
+        alb = albs[region] = alb_factory(f"alb-web-{region}")
+        alb.set_targets({f"i-{region}": backends(f"web@{region}").port})
+        wait_for("target healthy", all_healthy(alb, {f"i-{region}"}), _bound_up(ALB_HC))
+    router = GlobalRouter(tmp_path / "haproxy", registry, name="router-dns")
+    stop = threading.Event()
+    switches: list[tuple[float, str, str]] = []
+
+    def watch() -> None:          # what the controller's router watch does every 20 ms
+        while not stop.wait(0.02):
+            switches.extend((time.monotonic(), old, new) for _svc, old, new in router.dns_tick())
+
+    try:
+        router.add_service("web", PRIMARY, albs[PRIMARY].port, RECOVERY, albs[RECOVERY].port, GA_HC, dns_ttl_s=ttl)
+        router.start()
+        threading.Thread(target=watch, daemon=True).start()
+        assert region_of(router, "web") == PRIMARY and router.dns_ttl("web") == ttl
+        t_down = time.monotonic()
+        albs[PRIMARY].set_targets({})                    # the primary region's ALB loses its targets
+        wait_for("router sees the primary down",
+                 lambda: not router.server_states("web")[PRIMARY].healthy, _bound_down(ALB_HC, GA_HC))
+        t_detected = time.monotonic()
+        assert region_of(router, "web") == "HTTP 503"    # stale answer: still sent to the dead region
+        wait_for("clients follow the new answer", lambda: region_of(router, "web") == RECOVERY,
+                 _bound_down(ALB_HC, GA_HC) + ttl + 1.0)
+        assert switches and switches[-1][1:] == (PRIMARY, RECOVERY)
+        assert switches[-1][0] - t_detected >= ttl - 0.1, (switches, t_down, t_detected)
+        assert router.active_region("web") == RECOVERY
+
+        albs[PRIMARY].set_targets({f"i-{PRIMARY}": backends(f"web2@{PRIMARY}").port})
+        wait_for("router sees the primary up", lambda: router.server_states("web")[PRIMARY].healthy,
+                 _bound_up(ALB_HC, GA_HC))
+        t_up = time.monotonic()
+        assert region_of(router, "web") == RECOVERY      # failback waits for the TTL too
+        wait_for("failback", lambda: region_of(router, "web") == PRIMARY, ttl + 1.0)
+        assert switches[-1][1:] == (RECOVERY, PRIMARY) and switches[-1][0] - t_up >= ttl - 0.1
+    finally:
+        stop.set()
+        router.stop()

@@ -104,8 +104,17 @@ def test_inverting_the_primary_health_check_moves_only_that_service(r53: Route53
     while r53.served_by("orders") != topo.primary_region and time.monotonic() < deadline:
         time.sleep(0.1)
     assert r53.served_by("orders") == topo.primary_region
-    changes = read_events(r53.state / "events.jsonl", "route53_health_check_changed")
-    assert [(e["service"], e["inverted"]) for e in changes[-2:]] == [("orders", True), ("orders", False)]
+    events = r53.state / "events.jsonl"
+    changes = read_events(events, "route53_health_check_changed")[-2:]
+    assert [(e["service"], e["inverted"]) for e in changes] == [("orders", True), ("orders", False)]
+    # clients keep the cached answer for the record's TTL (30 s, scaled by the fast profile) both ways
+    ttl = changes[0]["clients_follow_after_s"]
+    assert ttl == pytest.approx(30 * 0.02)
+    followed = [e for e in read_events(events, "dns_answer_followed") if e["service"] == "orders"][-2:]
+    assert [(e["from_region"], e["to_region"]) for e in followed] == \
+        [(topo.primary_region, topo.recovery_region), (topo.recovery_region, topo.primary_region)]
+    for change, follow in zip(changes, followed, strict=True):
+        assert follow["mono"] - change["mono"] >= ttl - 0.05, (change, follow)
 
 
 def test_service_failover_drill_passes_under_route53_routing(r53: Route53Sandbox, tmp_path: Path) -> None:

@@ -332,6 +332,8 @@ class Controller:
             self._health[key] = health
 
     def _observe_router(self) -> None:
+        for svc, old, new in self.router.dns_tick():
+            self.events.emit("dns_answer_followed", service=svc, from_region=old, to_region=new)
         for svc in self.services:
             try:
                 region = self.router.active_region(svc)

@@ -173,6 +173,7 @@ class Sandbox:
                 threshold = int(getattr(r53, "failure_threshold", 3) or 3)
                 path = getattr(r53, "resource_path", None) or "/health"
                 timeout = min(interval, 4.0)
+                dns_ttl = self.timing.s(self._route53_ttl(svc.route53_zone_id, svc.global_dns_name))
             else:
                 eg = backend.endpoint_groups.get(svc.endpoint_group_arns[primary]) if hasattr(
                     backend, "endpoint_groups") else None
@@ -180,15 +181,28 @@ class Sandbox:
                 threshold = int(getattr(eg, "threshold_count", 3) or 3)
                 path = getattr(eg, "health_check_path", None) or "/health"
                 timeout = min(interval, 5.0)
+                dns_ttl = None
             path = "/health" if path == "/" else path
             hc = HealthCheck(path=path, interval_s=self.timing.interval(interval),
                              timeout_s=self.timing.timeout(timeout),
                              healthy_threshold=threshold, unhealthy_threshold=threshold)
             self.router.add_service(name, primary, self.albs[(name, primary)].port,
-                                    recovery, self.albs[(name, recovery)].port, hc)
+                                    recovery, self.albs[(name, recovery)].port, hc, dns_ttl_s=dns_ttl)
         self.router.start()
         how = "Route 53 failover records" if topo.routing_mode == "route53" else "Global Accelerator"
         self.progress(f"global router (HAProxy, as {how}) listening")
+
+    @staticmethod
+    def _route53_ttl(zone_id: str, name: str) -> float:
+        """TTL (s) of a service's failover records: how long clients keep a stale answer."""
+        from moto.route53.models import route53_backends
+
+        zone = route53_backends[ACCOUNT]["aws"].zones.get(zone_id.split("/")[-1])
+        ttls = [float(rr.ttl) for rr in (zone.rrsets if zone else [])
+                if rr.name.rstrip(".") == name.rstrip(".") and rr.failover and rr.ttl is not None]
+        if not ttls:
+            raise SandboxError(f"no Route 53 failover records for {name} in zone {zone_id}")
+        return max(ttls)
 
     @staticmethod
     def _route53_health_check(hc_id: str) -> Any:
@@ -340,7 +354,8 @@ class Sandbox:
         svc, region = smap.health_check[hc_id]
         self.router.set_traffic_dial(svc, region, 0.0 if inverted else 100.0)
         self.events.emit("route53_health_check_changed", service=svc, region=region, health_check_id=hc_id,
-                         inverted=inverted, disabled=disabled, disabled_emulated=False)
+                         inverted=inverted, disabled=disabled, disabled_emulated=False,
+                         clients_follow_after_s=self.router.dns_ttl(svc))
 
     def _fis_experiment(self, call: Any) -> tuple[str, Any, dict[str, str]] | None:
         from moto.fis.models import fis_backends

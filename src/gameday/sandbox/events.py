@@ -15,7 +15,7 @@ from gameday.util.jsonl import JsonlWriter, now_pair, read_jsonl
 EVENT_KINDS = frozenset({
     "instance_started", "instance_killed", "instance_stopped",
     "target_registered", "target_deregistered", "target_healthy", "target_unhealthy",
-    "router_switched", "traffic_dial_changed", "route53_health_check_changed",
+    "router_switched", "traffic_dial_changed", "route53_health_check_changed", "dns_answer_followed",
     "db_promoted", "db_failover_started", "db_failover_done", "db_rejoined", "db_crashed", "db_replica_promoted",
     "region_down", "region_up", "link_cut", "link_healed", "link_delay",
     "sandbox_up", "sandbox_down", "fault_injected",

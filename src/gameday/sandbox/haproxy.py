@@ -590,6 +590,11 @@ class _Service:
     port: int
     fixed_port: bool
     dials: dict[str, float] = field(default_factory=dict)
+    # Route 53 mode (dns_ttl_s set): what Route 53 answers, since when, and what clients still use
+    dns_ttl_s: float | None = None
+    dns_answer: str = ""
+    dns_answer_since: float = 0.0
+    dns_effective: str = ""
 
     @property
     def backend(self) -> str:
@@ -631,6 +636,13 @@ class GlobalRouter(_HAProxyProcess):
 
     ``health_checks=False`` (variant "no-router-health") never checks the ALBs: the primary stays
     preferred however broken it is, so only a dial change moves traffic.
+
+    Route 53 failover (a service added with ``dns_ttl_s``): Route 53's answer is the primary while
+    its health check passes (and is not inverted: dial 0), else the recovery region; clients keep
+    the answer they cached for the record's TTL. Modelled at the worst case, every client's cache
+    refreshed just before the answer changed: traffic follows a new answer only once it has
+    stood for ``dns_ttl_s`` (``dns_tick``, called by the controller's router watch). Until then
+    requests still go to the old region, failing if it is down, as a stale DNS answer does.
     """
 
     PRIMARY, RECOVERY, SPLIT = "primary", "recovery", "recovery_split"
@@ -650,7 +662,8 @@ class GlobalRouter(_HAProxyProcess):
         return f"http://{LOOPBACK}:{self.port}/"
 
     def add_service(self, name: str, primary_region: str, primary_port: int, recovery_region: str,
-                    recovery_port: int, health: HealthCheck, *, port: int | None = None) -> int:
+                    recovery_port: int, health: HealthCheck, *, port: int | None = None,
+                    dns_ttl_s: float | None = None) -> int:
         """Declare a service before start(); return the port its frontend will listen on."""
         with self._lock:
             if self._started:
@@ -665,7 +678,8 @@ class GlobalRouter(_HAProxyProcess):
                                   field="recovery_region")
             svc = _Service(name, primary_region, int(primary_port), recovery_region, int(recovery_port),
                            health, port=port if port is not None else free_port(),
-                           fixed_port=port is not None, dials={primary_region: 100.0, recovery_region: 100.0})
+                           fixed_port=port is not None, dials={primary_region: 100.0, recovery_region: 100.0},
+                           dns_ttl_s=dns_ttl_s, dns_answer=primary_region, dns_effective=primary_region)
             self._services[name] = svc
             return svc.port
 
@@ -752,11 +766,46 @@ backend {s.backend}
             if self._started:
                 self._apply_dials(s)
 
+    def dns_ttl(self, service: str) -> float | None:
+        """Seconds clients keep a Route 53 answer (None: not a Route 53 service)."""
+        return self._svc(service).dns_ttl_s
+
     def traffic_dial(self, service: str, region: str) -> float:
         return self._svc(service).dials[region]
 
+    def dns_tick(self, now: float | None = None) -> list[tuple[str, str, str]]:
+        """Route 53 services: follow an answer once it has stood for the TTL; return the switches made."""
+        switched: list[tuple[str, str, str]] = []
+        with self._lock:
+            if not self._started:
+                return switched
+            t = time.monotonic() if now is None else now
+            for s in self._services.values():
+                if s.dns_ttl_s is None:
+                    continue
+                states = self.server_states(s.name)
+                primary_ok = states[s.primary_region].healthy and s.dials[s.primary_region] > 0
+                answer = s.primary_region if primary_ok else s.recovery_region
+                if answer != s.dns_answer:
+                    s.dns_answer, s.dns_answer_since = answer, t
+                if answer != s.dns_effective and t - s.dns_answer_since >= s.dns_ttl_s:
+                    switched.append((s.name, s.dns_effective, answer))
+                    s.dns_effective = answer
+                    self._apply_dials(s)
+        return switched
+
     def _apply_dials(self, s: _Service) -> None:
         rt = self.runtime
+        if s.dns_ttl_s is not None:
+            # Route 53: only the region clients resolve to takes traffic; the other keeps being
+            # health-checked (drain, not maint) so Route 53's answer can follow it
+            be = s.backend
+            on, off = (self.PRIMARY, self.RECOVERY) if s.dns_effective == s.primary_region else \
+                (self.RECOVERY, self.PRIMARY)
+            for cmd in (f"set server {be}/{self.SPLIT} state maint", f"set weight {be}/{on} 100",
+                        f"set server {be}/{on} state ready", f"set server {be}/{off} state drain"):
+                rt.execute(cmd)
+            return
         p, r = s.dials[s.primary_region], s.dials[s.recovery_region]
         be = s.backend
         cmds: list[str] = []
@@ -798,6 +847,8 @@ backend {s.backend}
         """Share of new requests each region would get now (empty: no region can take traffic)."""
         s = self._svc(service)
         states = self.server_states(service)
+        if s.dns_ttl_s is not None:     # Route 53: only the region clients resolve to, if it answers
+            return {s.dns_effective: 1.0} if states[s.dns_effective].healthy else {}
         p_ok = states[s.primary_region].healthy and s.dials[s.primary_region] > 0
         r_ok = states[s.recovery_region].healthy and s.dials[s.recovery_region] > 0
         if p_ok and r_ok and s.dials[s.primary_region] < 100:
