@@ -72,3 +72,20 @@ def test_cross_region_replica_uses_its_own_region(client: Callable[..., Any]) ->
     )
     rds_p.delete_db_instance(DBInstanceIdentifier="gd-primary", SkipFinalSnapshot=True)
     assert rds_r.describe_db_instances()["DBInstances"] == []
+
+
+def test_create_launch_template_is_idempotent_on_client_token(client: Callable[..., Any]) -> None:
+    """An SDK retry (same ClientToken) gets the template it created; a new create of the name still fails."""
+    import botocore.exceptions
+    import pytest
+
+    ec2 = client("ec2")
+    data = {"ImageId": "ami-12c6146b", "InstanceType": "t3.micro"}
+    first = ec2.create_launch_template(LaunchTemplateName="lt-retry", LaunchTemplateData=data,
+                                       ClientToken="tok-1")["LaunchTemplate"]
+    again = ec2.create_launch_template(LaunchTemplateName="lt-retry", LaunchTemplateData=data,
+                                       ClientToken="tok-1")["LaunchTemplate"]
+    assert again["LaunchTemplateId"] == first["LaunchTemplateId"]
+    assert len(ec2.describe_launch_templates(LaunchTemplateNames=["lt-retry"])["LaunchTemplates"]) == 1
+    with pytest.raises(botocore.exceptions.ClientError, match="AlreadyExists"):
+        ec2.create_launch_template(LaunchTemplateName="lt-retry", LaunchTemplateData=data, ClientToken="tok-2")

@@ -92,10 +92,52 @@ def apply() -> None:
         return original_create_lt(self, name, description, template_data, tag_spec)
 
     LaunchTemplateBackend.create_launch_template = create_launch_template  # type: ignore[method-assign]
+    _idempotent_create_launch_template()
     RDSBackend.create_db_instance_read_replica = create_db_instance_read_replica  # type: ignore[method-assign]
     DBInstance.remove_replica = remove_replica  # type: ignore[method-assign]
     _spread_asg_instances_across_subnets()
     _applied = True
+
+
+#: (account, region, ClientToken) -> launch template name, for retried CreateLaunchTemplate calls.
+_LT_CLIENT_TOKENS: dict[tuple[str, str, str], str] = {}
+
+
+def _idempotent_create_launch_template() -> None:
+    """CreateLaunchTemplate honours ClientToken, as AWS does; moto ignores it.
+
+    The AWS SDKs fill ClientToken and resend it when they retry a call whose answer was lost
+    (a loaded control plane). moto then created the template the first time and answered the
+    retry with ``InvalidLaunchTemplateName.AlreadyExistsException``, failing a CI apply.
+    """
+    from moto.core.responses import ActionResult
+    from moto.ec2.responses.launch_templates import LaunchTemplates
+
+    original = LaunchTemplates.create_launch_template
+
+    def create_launch_template(self: LaunchTemplates) -> ActionResult:
+        token = self._get_param("ClientToken")
+        name = self._get_param("LaunchTemplateName")
+        key = (self.current_account, self.region, str(token))
+        backend = self.ec2_backend
+        if token and _LT_CLIENT_TOKENS.get(key) == name and name in backend.launch_template_name_to_ids:
+            template = backend.get_launch_template_by_name(name)
+            version = template.default_version()
+            return ActionResult({"LaunchTemplate": {
+                "CreateTime": version.create_time,
+                "CreatedBy": f"arn:{self.partition}:iam::{self.current_account}:root",
+                "DefaultVersionNumber": template.default_version_number,
+                "LatestVersionNumber": version.number,
+                "LaunchTemplateId": template.id,
+                "LaunchTemplateName": template.name,
+                "Tags": template.tags,
+            }})
+        result = original(self)
+        if token:
+            _LT_CLIENT_TOKENS[key] = name
+        return result
+
+    LaunchTemplates.create_launch_template = create_launch_template  # type: ignore[method-assign]
 
 
 def _spread_asg_instances_across_subnets() -> None:
