@@ -17,6 +17,8 @@ from typing import Any
 
 import pytest
 
+from gameday.provision.topology import ROUTING_MODES
+
 TARGETS = ("sandbox", "aws")
 TIMINGS = ("fast", "aws")
 
@@ -27,6 +29,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="where drills run: the local sandbox (default) or real AWS")
     group.addoption("--timing", choices=TIMINGS, default=os.environ.get("GAMEDAY_TIMING", "fast"),
                     help="sandbox timing profile: fast (scaled down) or aws (AWS's documented defaults)")
+    group.addoption("--routing-mode", choices=ROUTING_MODES,
+                    default=os.environ.get("GAMEDAY_ROUTING_MODE", "global_accelerator"),
+                    help="sandbox routing between regions: Global Accelerator (default) or Route 53 failover records")
     group.addoption("--scenario", action="append", default=[], metavar="NAME",
                     help="run only this scenario (repeatable); default: all in scenarios/")
     group.addoption("--gameday-reports", default=None, metavar="DIR",
@@ -55,6 +60,11 @@ def pytest_configure(config: pytest.Config) -> None:
         signal.signal(signal.SIGTERM, _sigterm_as_interrupt)
         config.add_cleanup(_restore_sigterm)
     config.addinivalue_line("markers", "sandbox: needs a running sandbox (the gameday_sandbox fixture)")
+    # argparse checks choices on the command line only: a bad GAMEDAY_* default must fail here too
+    for opt, env, allowed in (("--target", "GAMEDAY_TARGET", TARGETS), ("--timing", "GAMEDAY_TIMING", TIMINGS),
+                              ("--routing-mode", "GAMEDAY_ROUTING_MODE", ROUTING_MODES)):
+        if config.getoption(opt) not in allowed:
+            raise pytest.UsageError(f"{opt} (or {env}) is {config.getoption(opt)!r}: use one of {', '.join(allowed)}")
     target = config.getoption("--target")
     workers = getattr(config.option, "numprocesses", None)
     if target == "aws":
@@ -119,7 +129,7 @@ def gameday_sandbox(request: pytest.FixtureRequest) -> Iterator[Any]:
     state = base / "sandbox"
     timing = request.config.getoption("--timing")
     try:
-        endpoints = _up_with_retry(client, state, timing)
+        endpoints = _up_with_retry(client, state, timing, request.config.getoption("--routing-mode"))
         yield endpoints
     finally:
         client.down(state)
@@ -128,8 +138,8 @@ def gameday_sandbox(request: pytest.FixtureRequest) -> Iterator[Any]:
         shutil.rmtree(base, ignore_errors=True)
 
 
-def _up_with_retry(client: Any, state: Path, timing: str) -> Any:
-    return client.up_with_retry(state, timing=timing)
+def _up_with_retry(client: Any, state: Path, timing: str, routing_mode: str) -> Any:
+    return client.up_with_retry(state, timing=timing, routing_mode=routing_mode)
 
 
 @pytest.fixture(scope="session")
@@ -173,7 +183,7 @@ class DrillTarget:
             if self.dirty:
                 assert self.state is not None
                 client.down(self.state)
-                self.endpoints = _up_with_retry(client, self.state, self.timing)
+                self.endpoints = _up_with_retry(client, self.state, self.timing, self.topology.routing_mode)
                 self.topology, self.password = _sandbox_topology(self.state)
                 self.dirty = False
         self.used = True

@@ -68,3 +68,16 @@ def test_usage_errors_name_the_fix(tmp_path: Path, args: list[str], fix: str) ->
     assert proc.returncode == pytest.ExitCode.USAGE_ERROR, out
     assert fix in out
     assert "Traceback" not in out
+
+
+@pytest.mark.parametrize(("env", "fix"), [
+    ({"GAMEDAY_ROUTING_MODE": "dns"}, "--routing-mode (or GAMEDAY_ROUTING_MODE) is 'dns': use one of"),
+    ({"GAMEDAY_TIMING": "slow"}, "--timing (or GAMEDAY_TIMING) is 'slow': use one of fast, aws"),
+])
+def test_bad_environment_defaults_are_usage_errors(tmp_path: Path, env: dict[str, str], fix: str) -> None:
+    (tmp_path / "test_nothing.py").write_text("def test_x():\n    assert 1 + 1 == 2\n")
+    proc = _pytest(tmp_path, **env)
+    out, _ = proc.communicate(timeout=60)
+    assert proc.returncode == pytest.ExitCode.USAGE_ERROR, out
+    assert fix in out and "Traceback" not in out
+
