@@ -129,17 +129,13 @@ def gameday_sandbox(request: pytest.FixtureRequest) -> Iterator[Any]:
     state = base / "sandbox"
     timing = request.config.getoption("--timing")
     try:
-        endpoints = _up_with_retry(client, state, timing, request.config.getoption("--routing-mode"))
+        endpoints = client.up_with_retry(state, timing=timing, routing_mode=request.config.getoption("--routing-mode"))
         yield endpoints
     finally:
         client.down(state)
         import shutil
 
         shutil.rmtree(base, ignore_errors=True)
-
-
-def _up_with_retry(client: Any, state: Path, timing: str, routing_mode: str) -> Any:
-    return client.up_with_retry(state, timing=timing, routing_mode=routing_mode)
 
 
 @pytest.fixture(scope="session")
@@ -183,7 +179,8 @@ class DrillTarget:
             if self.dirty:
                 assert self.state is not None
                 client.down(self.state)
-                self.endpoints = _up_with_retry(client, self.state, self.timing, self.topology.routing_mode)
+                self.endpoints = client.up_with_retry(self.state, timing=self.timing,
+                                                      routing_mode=self.topology.routing_mode)
                 self.topology, self.password = _sandbox_topology(self.state)
                 self.dirty = False
         self.used = True

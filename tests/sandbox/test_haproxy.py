@@ -519,7 +519,7 @@ def test_router_route53_mode_keeps_stale_answers_for_the_ttl(tmp_path: Path, reg
 
     def watch() -> None:          # what the controller's router watch does every 20 ms
         while not stop.wait(0.02):
-            switches.extend((time.monotonic(), old, new) for _svc, old, new in router.dns_tick())
+            switches.extend((time.monotonic(), old, new) for _svc, old, new in router.observe()[0])
 
     try:
         router.add_service("web", PRIMARY, albs[PRIMARY].port, RECOVERY, albs[RECOVERY].port, GA_HC, dns_ttl_s=ttl)

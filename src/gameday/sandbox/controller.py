@@ -332,14 +332,10 @@ class Controller:
             self._health[key] = health
 
     def _observe_router(self) -> None:
-        for svc, old, new in self.router.dns_tick():
+        switched, active = self.router.observe()
+        for svc, old, new in switched:
             self.events.emit("dns_answer_followed", service=svc, from_region=old, to_region=new)
-        for svc in self.services:
-            try:
-                region = self.router.active_region(svc)
-            except Exception as exc:
-                log.debug("active_region %s: %s", svc, exc)
-                continue
+        for svc, region in active.items():
             prev = self._active.get(svc, "<unset>")
             if region != prev:
                 if prev != "<unset>":

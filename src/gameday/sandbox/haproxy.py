@@ -20,6 +20,7 @@ from __future__ import annotations
 import csv
 import functools
 import io
+import logging
 import os
 import re
 import shutil
@@ -37,6 +38,8 @@ from gameday.errors import ConfigError, SandboxError, TimeoutExceeded
 from gameday.util.net import LOOPBACK, free_port, port_open
 from gameday.util.procs import ProcessRegistry
 from gameday.util.retry import wait_until
+
+log = logging.getLogger(__name__)
 
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
 _MAX_UNIX_PATH = 90  # HAProxy 2.6 refuses > 97 (108-byte sun_path minus its ".XXXXX.tmp" name)
@@ -641,7 +644,7 @@ class GlobalRouter(_HAProxyProcess):
     its health check passes (and is not inverted: dial 0), else the recovery region; clients keep
     the answer they cached for the record's TTL. Modelled at the worst case, every client's cache
     refreshed just before the answer changed: traffic follows a new answer only once it has
-    stood for ``dns_ttl_s`` (``dns_tick``, called by the controller's router watch). Until then
+    stood for ``dns_ttl_s`` (``observe``, called by the controller's router watch). Until then
     requests still go to the old region, failing if it is down, as a stale DNS answer does.
     """
 
@@ -773,26 +776,45 @@ backend {s.backend}
     def traffic_dial(self, service: str, region: str) -> float:
         return self._svc(service).dials[region]
 
-    def dns_tick(self, now: float | None = None) -> list[tuple[str, str, str]]:
-        """Route 53 services: follow an answer once it has stood for the TTL; return the switches made."""
+    def observe(self) -> tuple[list[tuple[str, str, str]], dict[str, str | None]]:
+        """One pass over every service, one ``show stat`` each: follow Route 53 answers that have
+        stood for their TTL, then say which region takes each service's next request.
+
+        Returns (switches made as (service, from, to), active region per service). A service
+        whose stats cannot be read is left out of the second; the controller's router watch
+        calls this every 20 ms, so it reads HAProxy once per service, not once per question.
+        """
         switched: list[tuple[str, str, str]] = []
+        active: dict[str, str | None] = {}
         with self._lock:
             if not self._started:
-                return switched
-            t = time.monotonic() if now is None else now
+                return switched, active
+            t = time.monotonic()
             for s in self._services.values():
-                if s.dns_ttl_s is None:
+                try:
+                    states = self.server_states(s.name)
+                except SandboxError as exc:
+                    log.debug("router %s: no stats for %s: %s", self.name, s.name, exc)
                     continue
-                states = self.server_states(s.name)
-                primary_ok = states[s.primary_region].healthy and s.dials[s.primary_region] > 0
-                answer = s.primary_region if primary_ok else s.recovery_region
-                if answer != s.dns_answer:
-                    s.dns_answer, s.dns_answer_since = answer, t
-                if answer != s.dns_effective and t - s.dns_answer_since >= s.dns_ttl_s:
-                    switched.append((s.name, s.dns_effective, answer))
-                    s.dns_effective = answer
-                    self._apply_dials(s)
-        return switched
+                if s.dns_ttl_s is not None:
+                    followed = self._follow_dns(s, states, t)
+                    if followed:
+                        switched.append((s.name, *followed))
+                active[s.name] = self._active(s, self._split(s, states))
+        return switched, active
+
+    def _follow_dns(self, s: _Service, states: dict[str, RouterServerState], t: float) -> tuple[str, str] | None:
+        """Route 53's answer for s now; clients move to it once it has stood for the TTL."""
+        assert s.dns_ttl_s is not None
+        primary_ok = states[s.primary_region].healthy and s.dials[s.primary_region] > 0
+        answer = s.primary_region if primary_ok else s.recovery_region
+        if answer != s.dns_answer:
+            s.dns_answer, s.dns_answer_since = answer, t
+        if answer == s.dns_effective or t - s.dns_answer_since < s.dns_ttl_s:
+            return None
+        old, s.dns_effective = s.dns_effective, answer
+        self._apply_dials(s)
+        return old, answer
 
     def _apply_dials(self, s: _Service) -> None:
         rt = self.runtime
@@ -845,8 +867,9 @@ backend {s.backend}
 
     def traffic_split(self, service: str) -> dict[str, float]:
         """Share of new requests each region would get now (empty: no region can take traffic)."""
-        s = self._svc(service)
-        states = self.server_states(service)
+        return self._split(self._svc(service), self.server_states(service))
+
+    def _split(self, s: _Service, states: dict[str, RouterServerState]) -> dict[str, float]:
         if s.dns_ttl_s is not None:     # Route 53: only the region clients resolve to, if it answers
             return {s.dns_effective: 1.0} if states[s.dns_effective].healthy else {}
         p_ok = states[s.primary_region].healthy and s.dials[s.primary_region] > 0
@@ -862,11 +885,13 @@ backend {s.backend}
 
     def active_region(self, service: str) -> str | None:
         """The region taking the next request (the larger share; the primary on a tie), or None."""
-        split = self.traffic_split(service)
+        return self._active(self._svc(service), self.traffic_split(service))
+
+    @staticmethod
+    def _active(s: _Service, split: dict[str, float]) -> str | None:
         if not split:
             return None
-        primary = self._svc(service).primary_region
-        return max(split, key=lambda r: (split[r], r == primary))
+        return max(split, key=lambda r: (split[r], r == s.primary_region))
 
     def __enter__(self) -> GlobalRouter:
         self.start()
