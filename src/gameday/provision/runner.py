@@ -504,12 +504,12 @@ class TerraformRunner:
                 # Untaint even when something else failed too: those resources exist and are fine,
                 # and a later re-run must not replace them.
                 self.untaint_many(timed_out)
-                replaceable = [d for d in other if retryable_reason(f"{d.summary} {d.detail}", REAPPLY_ERRORS)]
+                reasons = [(d, retryable_reason(f"{d.summary} {d.detail}", REAPPLY_ERRORS)) for d in other]
+                replaceable = [(d, why) for d, why in reasons if why is not None]
                 if len(replaceable) < len(other) or not (timed_out or replaceable):
                     raise
-                for d in replaceable:
-                    self._emit(TfEvent("retry", f"round {rnd}: {d.address} will be replaced: "
-                                       f"{retryable_reason(f'{d.summary} {d.detail}', REAPPLY_ERRORS)}",
+                for d, why in replaceable:
+                    self._emit(TfEvent("retry", f"round {rnd}: {d.address} will be replaced: {why}",
                                        level="warn", command="apply"))
                 last = exc
                 self._emit(TfEvent("fast_waiter_round",

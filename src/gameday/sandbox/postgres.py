@@ -379,6 +379,7 @@ class PgCluster:
         t.mark("streaming")
         # a first heartbeat replayed on c: from here on its lag in seconds is defined (never NULL)
         with self._su(a, timeout=5) as conn:
+            self._beat_session(conn)
             self._beat(conn)
 
         def c_replayed() -> bool:
@@ -826,6 +827,7 @@ class PgCluster:
                     conn = psycopg.connect(host=str(node.sock), port=node.port, user=_SUPERUSER, dbname="postgres",
                                            autocommit=True, connect_timeout=1)
                     node_name = node.name
+                    self._beat_session(conn)
                 self._beat(conn)
             except psycopg.Error:
                 # read-only (standby being promoted), restarting, or just killed: try again next beat
@@ -838,10 +840,14 @@ class PgCluster:
                 conn.close()
 
     @staticmethod
-    def _beat(conn: psycopg.Connection[Any]) -> None:
+    def _beat_session(conn: psycopg.Connection[Any]) -> None:
+        """Once per heartbeat connection (to the current primary): its settings and table."""
         conn.execute("SET synchronous_commit = local")
         conn.execute("SET statement_timeout = '1s'")
         conn.execute("CREATE TABLE IF NOT EXISTS gameday_heartbeat (id int PRIMARY KEY, at timestamptz)")
+
+    @staticmethod
+    def _beat(conn: psycopg.Connection[Any]) -> None:
         conn.execute("INSERT INTO gameday_heartbeat VALUES (1, now()) ON CONFLICT (id) DO UPDATE SET at = excluded.at")
 
     # ================================================================ node plumbing
