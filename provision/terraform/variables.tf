@@ -174,6 +174,28 @@ variable "deregistration_delay" {
   default     = 30
 }
 
+variable "asg_health_check_type" {
+  description = "Health check type of the service Auto Scaling groups: EC2 (instance status only) or ELB (also the target group's health checks)."
+  type        = string
+  default     = "ELB"
+
+  validation {
+    condition     = contains(["EC2", "ELB"], var.asg_health_check_type)
+    error_message = "asg_health_check_type must be \"EC2\" or \"ELB\"."
+  }
+}
+
+variable "asg_health_check_grace_period" {
+  description = "Seconds after an instance launches before its Auto Scaling group acts on failed health checks."
+  type        = number
+  default     = 120
+
+  validation {
+    condition     = var.asg_health_check_grace_period >= 0
+    error_message = "asg_health_check_grace_period must be >= 0."
+  }
+}
+
 # --- database ------------------------------------------------------------------------------
 
 variable "db_instance_class" {
@@ -186,6 +208,12 @@ variable "db_engine_version" {
   description = "PostgreSQL major version."
   type        = string
   default     = "15"
+}
+
+variable "db_multi_az" {
+  description = "Whether the primary database is a Multi-AZ DB instance deployment (synchronous standby in a second AZ, automatic failover)."
+  type        = bool
+  default     = true
 }
 
 variable "db_allocated_storage" {

@@ -183,6 +183,12 @@ def test_primary_crash_fails_over_automatically_no_loss(pg: PgCluster, pgkit: Si
     assert not missing, f"{len(missing)} acknowledged writes lost: {sorted(missing)[:5]}"
     crashed = read_events(pg.events.path, "db_crashed")  # type: ignore[union-attr]
     assert crashed and crashed[-1]["node"] == old and crashed[-1]["detect_s"] <= 0.3 + 0.2
+    # RDS fails over only after its detection time: no write is acknowledged before it has passed
+    assert first_ack_after >= pg.failover_detect_s, first_ack_after
+    detected = read_events(pg.events.path, "db_crash_detected")  # type: ignore[union-attr]
+    promoted = read_events(pg.events.path, "db_promoted")  # type: ignore[union-attr]
+    assert detected[-1]["mono"] - crashed[-1]["mono"] >= pg.failover_detect_s - 0.05
+    assert promoted[-1]["mono"] >= detected[-1]["mono"]
     st = roles(pg)
     assert st[old] == "standby" and st[new] == "primary"
     print(f"\ncrash failover: detect {crashed[-1]['detect_s']}s, {pg.failovers[-1]}, "

@@ -110,9 +110,12 @@ class Sandbox:
                                    progress=self.progress, routing_mode=self.routing_mode)
 
     def _start_database(self) -> None:
+        """The data plane follows the control plane: MultiAZ and engine version of the primary as created."""
+        from gameday.sandbox import rds
         from gameday.sandbox.postgres import PgCluster
 
         topo = self.topology
+        settings = rds.instance_settings(topo.primary_region, topo.database.primary_identifier)
         self.pg = PgCluster(
             self.state_dir / "pg", self.registry, self.events,
             primary_region=topo.primary_region, recovery_region=topo.recovery_region,
@@ -121,8 +124,12 @@ class Sandbox:
             standby_delay_ms=self.variant.standby_delay_ms,
             failover_delay_s=self.timing.s(self.timing.db_failover_s),
             failover_detect_s=self.timing.s(self.timing.db_crash_detect_s),
+            multi_az=settings.multi_az, engine_version=settings.engine_version,
+            single_az_recovery_s=self.timing.s(self.timing.db_single_az_recovery_s),
         )
         self.pg.start()
+        rds.RdsControlPlane(self.cp.hooks, self.pg, primary_region=topo.primary_region,
+                            primary_identifier=topo.database.primary_identifier).install()
 
     def _service_map(self) -> ServiceMap:
         smap = ServiceMap()
@@ -529,7 +536,7 @@ class Sandbox:
         wait_until("the database writer to accept writes", writable, timeout=timeout, interval=0.2)
 
     def _db_steady(self) -> bool:
-        """One writable primary with a streaming synchronous standby and a streaming replica in recovery.
+        """One writable primary (with a streaming synchronous standby if Multi-AZ) and a streaming replica.
 
         Roles swapped by a failover still count as steady (RDS does not fail back either); a promoted
         replica, a cut link or a node that is down does not.
@@ -540,7 +547,8 @@ class Sandbox:
             return False
         roles = sorted(n.role for n in nodes)
         rec = [n for n in nodes if n.region == self.topology.recovery_region]
-        return (roles == ["primary", "replica", "standby"] and all(n.role != "primary" or n.region ==
+        want = ["primary", "replica", "standby"] if getattr(self.pg, "multi_az", True) else ["primary", "replica"]
+        return (roles == want and self.pg.instance_status() == "available" and all(n.role != "primary" or n.region ==
                 self.topology.primary_region for n in nodes) and all(n.streaming for n in rec)
                 and not getattr(self.pg, "_link_cut", False))
 

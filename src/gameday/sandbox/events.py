@@ -17,6 +17,7 @@ EVENT_KINDS = frozenset({
     "target_registered", "target_deregistered", "target_healthy", "target_unhealthy",
     "router_switched", "traffic_dial_changed", "route53_health_check_changed", "dns_answer_followed",
     "db_promoted", "db_failover_started", "db_failover_done", "db_rejoined", "db_crashed", "db_replica_promoted",
+    "db_crash_detected", "db_recovery_started", "db_recovered", "db_instance_status",
     "region_down", "region_up", "link_cut", "link_healed", "link_delay",
     "sandbox_up", "sandbox_down", "fault_injected",
 })

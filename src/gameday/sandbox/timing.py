@@ -21,6 +21,12 @@ class TimingProfile:
     scale: float
     db_failover_s: float = 60.0        # RDS Multi-AZ failover: 60-120 s documented
     db_crash_detect_s: float = 30.0    # how long RDS takes to notice a dead primary
+    # RDS Single-AZ recovery of a crashed instance (restart, or host replacement re-attaching its
+    # storage), after detection. AWS gives no figure ("Recovery time will vary with the amount of
+    # data to be recovered", RDS event RDS-EVENT-0020,
+    # https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/USER_Events.Messages.html); pessimistic
+    # reading: 30 min, the top of the 10-30 min commonly reported for Single-AZ host recovery
+    db_single_az_recovery_s: float = 1800.0
     asg_replace_s: float = 60.0        # unhealthy instance noticed and a replacement launched
     db_health_grace_s: float = 150.0   # deep health checks ride out a Multi-AZ failover (60-120 s)
     instance_boot_s: float = 60.0      # launch + boot + user data before the service process starts

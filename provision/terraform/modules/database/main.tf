@@ -1,4 +1,4 @@
-# PostgreSQL: Multi-AZ primary in the primary region, cross-region read replica in the recovery
+# PostgreSQL: primary (Multi-AZ unless multi_az = false) in the primary region, cross-region read replica in the recovery
 # region (replicate_source_db = primary ARN). Promotion of the replica is a drill action, not terraform's.
 
 terraform {
@@ -76,6 +76,12 @@ variable "password" {
   sensitive   = true
 }
 
+variable "multi_az" {
+  description = "Whether the primary is a Multi-AZ DB instance deployment (a synchronous standby in another AZ)."
+  type        = bool
+  default     = true
+}
+
 variable "create_timeout" {
   description = "Create timeout of the instances (null: provider default)."
   type        = string
@@ -113,7 +119,7 @@ resource "aws_db_instance" "primary" {
   db_name                 = var.db_name
   username                = var.username
   password                = var.password
-  multi_az                = true
+  multi_az                = var.multi_az
   db_subnet_group_name    = aws_db_subnet_group.primary.name
   vpc_security_group_ids  = var.primary_sg_ids
   backup_retention_period = 1 # replicas need automated backups on the source

@@ -140,6 +140,18 @@ variable "queue_url" {
   type        = string
 }
 
+variable "health_check_type" {
+  description = "ASG health check type: EC2 (instance status only) or ELB (also the target group's health checks)."
+  type        = string
+  default     = "ELB"
+}
+
+variable "health_check_grace_period" {
+  description = "Seconds after launch before the ASG acts on failed health checks."
+  type        = number
+  default     = 120
+}
+
 variable "create_timeout" {
   description = "Create timeout of the ALB (null: provider default)."
   type        = string
@@ -245,8 +257,8 @@ resource "aws_autoscaling_group" "this" {
   max_size                  = var.max_size
   vpc_zone_identifier       = var.subnet_ids
   target_group_arns         = [aws_lb_target_group.this.arn]
-  health_check_type         = "ELB"
-  health_check_grace_period = 120
+  health_check_type         = var.health_check_type
+  health_check_grace_period = var.health_check_grace_period
   # Instances install the service at boot; the ALB health check, not terraform, decides readiness.
   wait_for_capacity_timeout = "0"
 
