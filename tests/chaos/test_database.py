@@ -3,17 +3,25 @@
 from __future__ import annotations
 
 import os
+import threading
 import time
 from collections.abc import Callable
+from typing import Any
 
 import pytest
-from chaos_testlib import DB_PASSWORD, RECOVERY, Pg, db_configuration, psql
+from chaos_testlib import DB_PASSWORD, PRIMARY, RECOVERY, Pg, db_configuration, psql
 
 from gameday.chaos._common import ActivityFailed
-from gameday.chaos.database.actions import wait_for_replication, wait_for_writable, write_heartbeat
+from gameday.chaos.database.actions import (
+    wait_for_db_instance_available,
+    wait_for_replication,
+    wait_for_writable,
+    write_heartbeat,
+)
 from gameday.chaos.database.probes import (
     any_writable,
     count_records,
+    db_instance_status,
     is_writable,
     replica_lag_seconds,
     replication_healthy,
@@ -123,3 +131,35 @@ def test_any_writable_and_writer_is_not_a_replica(pg_pair: tuple[Pg, Pg]) -> Non
     assert any_writable(configuration=cfg, secrets=SECRETS) is True
     assert any_writable([f"writer:{RECOVERY}"], cfg, SECRETS) is False
     assert replication_healthy(2.0, configuration=cfg, secrets=SECRETS) is True
+
+
+def test_db_instance_status_through_the_rds_api(cp: Any, aws: Callable[..., Any]) -> None:
+    """The probe reads DescribeDBInstances; the wait follows a status the sandbox's data plane reports."""
+    from gameday.sandbox import rds as sandbox_rds
+
+    aws("rds").create_db_instance(DBInstanceIdentifier="gd-probe-db", Engine="postgres", EngineVersion="15",
+                                  DBInstanceClass="db.t3.micro", MasterUsername="gameday",
+                                  MasterUserPassword="probe-password", AllocatedStorage=20, MultiAZ=False)
+    state = {"status": "rebooting"}
+
+    class DataPlane:
+        """The RDS emulation's view of a data plane: just its live status."""
+
+        def instance_status(self) -> str:
+            return state["status"]
+
+        def begin_reboot(self, reason: str) -> None:
+            state["status"] = "rebooting"
+
+    emu = sandbox_rds.RdsControlPlane(cp.hooks, DataPlane(), primary_region=PRIMARY,
+                                      primary_identifier="gd-probe-db").install()
+    try:
+        got = db_instance_status("gd-probe-db", PRIMARY)
+        assert got == {"db_instance_identifier": "gd-probe-db", "status": "rebooting", "multi_az": False,
+                       "engine_version": "15"}
+        with pytest.raises(ActivityFailed, match="still 'rebooting'"):
+            wait_for_db_instance_available("gd-probe-db", PRIMARY, timeout_s=1.5)
+        threading.Timer(1.0, lambda: state.update(status="available")).start()
+        assert 0.5 < wait_for_db_instance_available("gd-probe-db", PRIMARY, timeout_s=10) < 5
+    finally:
+        emu.uninstall()

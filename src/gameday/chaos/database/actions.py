@@ -9,9 +9,10 @@ from chaoslib.types import Configuration, Secrets
 
 from gameday.chaos._common import ActivityFailed, client
 from gameday.chaos.database._conn import connect, scalar
-from gameday.chaos.database.probes import is_writable, replication_healthy
+from gameday.chaos.database.probes import db_instance_status, is_writable, replication_healthy
 
-__all__ = ["promote_read_replica", "wait_for_replication", "wait_for_writable", "write_heartbeat"]
+__all__ = ["promote_read_replica", "wait_for_db_instance_available", "wait_for_replication", "wait_for_writable",
+           "write_heartbeat"]
 
 
 def wait_for_writable(endpoint: str = "writer", timeout_s: float = 120.0, configuration: Configuration = None,
@@ -38,6 +39,21 @@ def wait_for_replication(max_lag_s: float = 5.0, timeout_s: float = 180.0, repli
             return round(time.monotonic() - start, 3)
         if time.monotonic() >= deadline:
             raise ActivityFailed(f"replication not healthy (lag <= {max_lag_s} s) within {timeout_s:.1f} s")
+        time.sleep(1.0)
+
+
+def wait_for_db_instance_available(db_instance_identifier: str, region: str | None = None,
+                                   timeout_s: float = 600.0, configuration: Configuration = None,
+                                   secrets: Secrets = None) -> float:
+    """Poll DescribeDBInstances until the instance is ``available`` (bounded by timeout_s); seconds waited."""
+    start = time.monotonic()
+    deadline = start + timeout_s
+    while True:
+        status = db_instance_status(db_instance_identifier, region, configuration, secrets)["status"]
+        if status == "available":
+            return round(time.monotonic() - start, 3)
+        if time.monotonic() >= deadline:
+            raise ActivityFailed(f"RDS instance {db_instance_identifier} still {status!r} after {timeout_s:.1f} s")
         time.sleep(1.0)
 
 

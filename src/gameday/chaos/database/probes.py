@@ -9,11 +9,11 @@ from typing import Any
 from chaoslib.types import Configuration, Secrets
 from psycopg import sql
 
-from gameday.chaos._common import ActivityFailed
+from gameday.chaos._common import ActivityFailed, client
 from gameday.chaos.database._conn import configured_endpoints, connect, scalar
 
-__all__ = ["any_writable", "count_records", "is_writable", "replica_lag_seconds", "replication_healthy",
-           "role"]
+__all__ = ["any_writable", "count_records", "db_instance_status", "is_writable", "replica_lag_seconds",
+           "replication_healthy", "role"]
 
 log = logging.getLogger("chaostoolkit")
 
@@ -116,3 +116,19 @@ def count_records(endpoint: str = "writer", table: str = "records", ids: list[st
             query = sql.SQL("{} WHERE id::text = ANY(%s)").format(query)
             return int(scalar(conn, query, (list(ids),)))
         return int(scalar(conn, query))
+
+
+def db_instance_status(db_instance_identifier: str, region: str | None = None, configuration: Configuration = None,
+                       secrets: Secrets = None) -> dict[str, Any]:
+    """DBInstanceStatus and MultiAZ of an RDS instance, as DescribeDBInstances reports them.
+
+    ``rebooting`` while a reboot, failover or crash recovery runs, ``available`` when it accepts
+    connections again (https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/accessing-monitoring.html).
+    """
+    rds = client("rds", configuration, secrets, region=region)
+    try:
+        inst = rds.describe_db_instances(DBInstanceIdentifier=db_instance_identifier)["DBInstances"][0]
+    except Exception as exc:
+        raise ActivityFailed(f"cannot describe RDS instance {db_instance_identifier}: {exc}") from exc
+    return {"db_instance_identifier": inst.get("DBInstanceIdentifier"), "status": inst.get("DBInstanceStatus"),
+            "multi_az": bool(inst.get("MultiAZ")), "engine_version": inst.get("EngineVersion")}
