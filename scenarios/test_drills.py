@@ -1,7 +1,9 @@
 """Every scenario in this folder as a drill: ``pytest -m drill`` (``--scenario NAME`` for one).
 
 A drill fails with an ``SLO breach:`` message that says what was expected and what was
-measured; a harness or infrastructure failure is an error, not a breach.
+measured; a harness or infrastructure failure is an error, not a breach. A drill whose host was
+starved during the fault is INCONCLUSIVE: skipped with the lateness figure (pytest: not red;
+allure: "Infrastructure" category; summary: INCONCLUSIVE), never retried and never a pass.
 """
 
 from __future__ import annotations
@@ -49,4 +51,6 @@ def test_drill(scenario: Scenario, gameday_target: Any, gameday_run: Any) -> Non
     report.attach_file(run_dir / "load" / "locust.html", "locust report")
     report.attach_json(gameday_target.topology.to_dict(redacted=True), "topology", secrets=secrets)
     report.attach_json(result.results, "measurements", secrets=secrets)
+    if result.inconclusive:
+        pytest.skip(result.inconclusive_message or "INCONCLUSIVE")
     assert_slos(result.verdicts)

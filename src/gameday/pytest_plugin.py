@@ -235,7 +235,7 @@ class DrillRun:
         self.results.append(ScenarioResult(
             scenario=scenario.name, fault=scenario.fault, verdicts=tuple(result.verdicts) if result else (),
             error=error, target=target.kind, timing=target.timing, duration_s=round(seconds, 1),
-            measurements=measurements))
+            measurements=measurements, inconclusive=getattr(result, "inconclusive_message", None)))
         secrets = (target.password,) if target.password else ()
         write_summary(self.root, self.results, meta={"target": self.target, "timing": self.timing}, secrets=secrets)
 

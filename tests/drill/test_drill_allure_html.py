@@ -23,21 +23,25 @@ import pytest
 from gameday import report_cli
 from gameday.drill.report import (
     CATEGORY_HARNESS,
+    CATEGORY_INFRA,
     CATEGORY_SLO,
     run_layout,
     write_categories,
     write_environment_properties,
 )
+from gameday.drill.scenario import load_scenario
 from gameday.errors import ConfigError, PrerequisiteMissing
 
 REPO = Path(__file__).resolve().parents[2]
 PASSWORD = "pw-Never-In-Reports-42"
 TESTS = {"test_failover_meets_slos": "passed", "test_failover_breaches_rto": "failed",
-         "test_sandbox_did_not_start": "broken"}
+         "test_sandbox_did_not_start": "broken", "test_failover_on_a_starved_host": "skipped"}
 
 DUMMY = '''
 import os
 from pathlib import Path
+
+import pytest
 
 from gameday.drill.report import attach_file, attach_json, attach_verdicts, label_scenario, phase
 from gameday.drill.scenario import load_scenario
@@ -87,6 +91,22 @@ def test_failover_breaches_rto():
 def test_sandbox_did_not_start():
     with phase("steady state"):
         raise DrillError("steady state not reached within 60 s")
+
+
+def test_failover_on_a_starved_host():
+    from gameday.drill.runner import DrillResult
+    from gameday.drill.starvation import assess
+
+    # a locust stream on a 20/s schedule that stalled for 3 s during the fault
+    starts = [100.0 + k / 20 + (3.0 if k >= 200 else 0.0) for k in range(400)]
+    starved = assess(SCENARIO.slos_for("fast"), 100.0, 120.0, events_path=None,
+                     requests=[{"service": "orders", "kind": "read", "t0": t} for t in starts],
+                     rates={("orders", "read"): 20.0})
+    result = DrillResult("service-failover", Path("."), 100.0, None, {}, [], "completed", starved)
+    with phase("verification"):
+        attach_json(starved.to_dict(), "host lateness")
+    if result.inconclusive:
+        pytest.skip(result.inconclusive_message)
 '''
 
 
@@ -110,6 +130,7 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
                            str(base / "test_dummy_drills.py")],
                           cwd=base, env=env, capture_output=True, text=True, timeout=180, check=False)
     assert proc.returncode == 1, proc.stdout + proc.stderr  # one SLO breach + one harness error, by design
+    assert "1 skipped" in proc.stdout, proc.stdout  # the INCONCLUSIVE drill: not a failure
     write_categories(layout.allure_results)
     write_environment_properties(layout.allure_results, {"target": "sandbox", "timing": "fast",
                                                          "database_password": PASSWORD}, secrets=(PASSWORD,))
@@ -130,9 +151,16 @@ def test_allure_results_carry_labels_steps_and_no_password(run: dict[str, Path])
             ("story", "service-failover")} <= labels
     assert [s["name"] for s in breach["steps"]] == ["steady state", "fault: service-failover", "verification"]
     assert breach["statusDetails"]["message"].startswith("AssertionError: SLO breach: 2 of ")
-    assert "orders read RTO 14.5 s > 10.0 s allowed" in breach["statusDetails"]["message"]
+    budget = load_scenario(REPO / "scenarios" / "service-failover.yaml").slos_for("fast").read_budget("orders")
+    assert budget is not None
+    assert f"orders read RTO 14.5 s > {budget:.1f} s allowed (budget {budget:.1f} s = " in \
+        breach["statusDetails"]["message"]
     attachments = [a["name"] for s in breach["steps"] for a in s.get("attachments", [])]
     assert attachments == ["chaos configuration", "SLO verdicts", "SLO verdicts (json)", "timeline (missing)"]
+    starved = next(d for d in docs if d["name"] == "test_failover_on_a_starved_host")
+    message = starved["statusDetails"]["message"]
+    assert message.startswith("Skipped: INCONCLUSIVE: host starved: load generator schedule lateness p99 2."), message
+    assert " s during the fault (bound = 25% of the tightest RTO budget" in message
     for path in run["results"].iterdir():
         assert PASSWORD not in path.read_text(errors="replace"), path
 
@@ -145,7 +173,7 @@ def test_report_html_renders_in_chromium(run: dict[str, Path]) -> None:
     widgets = report / "widgets"
     categories = json.loads((widgets / "categories.json").read_text())
     names = {n["name"] for n in categories["nodes"].values() if n.get("type") == "category"}
-    assert names == {CATEGORY_SLO, CATEGORY_HARNESS}
+    assert names == {CATEGORY_SLO, CATEGORY_HARNESS, CATEGORY_INFRA}
     env_widget = (widgets / "allure_environment.json").read_text()
     assert "sandbox" in env_widget and PASSWORD not in env_widget
     for path in report.rglob("*"):
@@ -176,7 +204,7 @@ def test_report_html_renders_in_chromium(run: dict[str, Path]) -> None:
     leaf = r'data-testid="tree-leaf-title"[^>]*>([^<]+)<'
     titles = {html.unescape(t) for t in re.findall(leaf, dom.stdout)}
     assert set(TESTS) <= titles, titles
-    for status in ("passed", "failed", "broken"):
+    for status in ("passed", "failed", "broken", "skipped"):
         assert f'data-testid="tree-leaf-status-{status}"' in dom.stdout
     data = shot.read_bytes()
     assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 20_000

@@ -34,10 +34,12 @@ from gameday.util.redact import redact
 VERDICT_PASS = "PASS"
 VERDICT_FAIL = "FAIL"    # an SLO was breached: the system under test failed
 VERDICT_ERROR = "ERROR"  # the drill could not run: harness or infrastructure problem
+VERDICT_INCONCLUSIVE = "INCONCLUSIVE"  # the host was starved during the fault: no verdict either way
 
 CATEGORY_SLO = "SLO breach"
 CATEGORY_HARNESS = "Harness/infrastructure error"
 CATEGORY_OTHER_ASSERTION = "Failed check (not an SLO)"
+CATEGORY_INFRA = "Infrastructure"  # INCONCLUSIVE drills: pytest skips them with the starvation figure
 
 _TYPES: dict[str, tuple[str, str]] = {
     ".json": ("application/json", "json"), ".jsonl": ("application/x-ndjson", "jsonl"),
@@ -198,11 +200,16 @@ def write_environment_properties(directory: str | os.PathLike[str], env: Mapping
 def categories() -> list[dict[str, Any]]:
     """allure categories: SLO breaches apart from harness failures (first match wins)."""
     slo = re.escape(SLO_BREACH_PREFIX)
+    from gameday.drill.starvation import INCONCLUSIVE_PREFIX
+
+    inconclusive = re.escape(INCONCLUSIVE_PREFIX)
     return [
         # [\s\S] instead of flags: allure 2 (Java, whole-string match) and 3 (JS, search) agree on it.
         {"name": CATEGORY_SLO, "matchedStatuses": ["failed"], "messageRegex": rf"[\s\S]*{slo}[\s\S]*"},
         {"name": CATEGORY_HARNESS, "matchedStatuses": ["broken"]},
         {"name": CATEGORY_OTHER_ASSERTION, "matchedStatuses": ["failed"]},
+        # a starved host: the drill is skipped with "INCONCLUSIVE: host starved: ..." (not red, not green)
+        {"name": CATEGORY_INFRA, "matchedStatuses": ["skipped"], "messageRegex": rf"[\s\S]*{inconclusive}[\s\S]*"},
     ]
 
 
@@ -228,19 +235,24 @@ class ScenarioResult:
     timing: str | None = None
     duration_s: float | None = None
     measurements: Mapping[str, Any] = field(default_factory=dict)  # extra key figures to show
+    inconclusive: str | None = None      # the starvation figure when the host could not keep up
 
     @property
     def verdict(self) -> str:
         if self.error:
             return VERDICT_ERROR
+        if self.inconclusive:
+            return VERDICT_INCONCLUSIVE  # whatever the SLOs said: a stalled host fakes and hides outages
         if not self.verdicts:
             return VERDICT_ERROR  # nothing checked is not a pass
         return VERDICT_PASS if all(v.passed for v in self.verdicts) else VERDICT_FAIL
 
     def key_measurements(self) -> str:
-        """Failed SLOs first (their messages), else the given measurements, else a count."""
+        """The starvation figure, else failed SLOs (their messages), else the given measurements, else a count."""
         if self.error:
             return self.error.strip().splitlines()[0] if self.error.strip() else "error"
+        if self.inconclusive:
+            return self.inconclusive
         bad = [v.message for v in self.verdicts if not v.passed]
         if bad:
             return "; ".join(bad)
@@ -253,16 +265,20 @@ class ScenarioResult:
     def to_dict(self) -> dict[str, Any]:
         return {"scenario": self.scenario, "fault": self.fault, "verdict": self.verdict,
                 "target": self.target, "timing": self.timing, "duration_s": self.duration_s,
-                "error": self.error,
+                "error": self.error, "inconclusive": self.inconclusive,
                 "measurements": dict(self.measurements), "key_measurements": self.key_measurements(),
                 "slos": [v.to_dict() for v in self.verdicts]}
 
 
 def overall_verdict(results: Sequence[ScenarioResult]) -> str:
+    """ERROR > FAIL > INCONCLUSIVE > PASS: a real breach elsewhere is not hidden by a starved drill."""
     verdicts = {r.verdict for r in results}
     if not results or VERDICT_ERROR in verdicts:
         return VERDICT_ERROR
-    return VERDICT_FAIL if VERDICT_FAIL in verdicts else VERDICT_PASS
+    for v in (VERDICT_FAIL, VERDICT_INCONCLUSIVE):
+        if v in verdicts:
+            return v
+    return VERDICT_PASS
 
 
 def write_summary(run_dir: str | os.PathLike[str], scenario_results: Sequence[ScenarioResult],
@@ -299,6 +315,9 @@ def write_summary(run_dir: str | os.PathLike[str], scenario_results: Sequence[Sc
         if r.error:
             md += ["Harness/infrastructure error (not an SLO verdict):", "",
                    "```", r.error.strip(), "```", ""]
+        if r.inconclusive:
+            md += ["Host starved during the fault: no verdict (the SLOs below were measured, not judged):", "",
+                   f"> {r.inconclusive}", ""]
         if r.verdicts:
             md.append(slo_table_markdown(r.verdicts))
     text = redact("\n".join(md).rstrip() + "\n", secrets)

@@ -29,7 +29,11 @@ READBACK_BATCH = 200
 
 @dataclass
 class DrillResult:
-    """What a drill measured and how each SLO fared; ``passed`` is the verdict."""
+    """What a drill measured and how each SLO fared; ``verdict`` is PASS, FAIL or INCONCLUSIVE.
+
+    INCONCLUSIVE (the host was starved during the fault, ``starvation``) overrides what the SLOs
+    said: a stalled host can both fake an outage and hide one.
+    """
 
     scenario: str
     run_dir: Path
@@ -38,10 +42,30 @@ class DrillResult:
     results: dict[str, Any]
     verdicts: list[Any] = field(default_factory=list)
     chaos_status: str = "unknown"
+    starvation: Any = None  # gameday.drill.starvation.Starvation
 
     @property
     def passed(self) -> bool:
         return all(v.passed for v in self.verdicts)
+
+    @property
+    def inconclusive(self) -> bool:
+        return self.starvation is not None and bool(self.starvation.starved)
+
+    @property
+    def inconclusive_message(self) -> str | None:
+        """``INCONCLUSIVE: host starved: ...`` (the pytest skip reason, allure's Infrastructure category)."""
+        if not self.inconclusive:
+            return None
+        from gameday.drill.starvation import INCONCLUSIVE_PREFIX
+
+        return f"{INCONCLUSIVE_PREFIX} {self.starvation.message}"
+
+    @property
+    def verdict(self) -> str:
+        if self.inconclusive:
+            return "INCONCLUSIVE"
+        return "PASS" if self.passed else "FAIL"
 
     def breaches(self) -> list[Any]:
         return [v for v in self.verdicts if not v.passed]
@@ -209,13 +233,28 @@ def run_drill(scenario: Any, endpoints: Endpoints, topology: Any, run_dir: Path,
         results["chaos"] = {"status": journal.get("status"), "deviated": journal.get("deviated")}
         results["load"] = {"write_services": list(runner.write_services), "probe_rate": load.probe_rate,
                            "write_rate": load.write_rate}
-        verdicts = evaluate(scenario, results, timing=timing,
+        routing_mode = getattr(topology, "routing_mode", None)
+        verdicts = evaluate(scenario, results, timing=timing, routing_mode=routing_mode,
                             regions={"primary": endpoints.primary_region, "recovery": endpoints.recovery_region})
+        starvation = _assess_host(scenario.slos_for(timing, routing_mode), endpoints, requests, fault_start,
+                                  load, runner.write_services)
+        results["host"] = starvation.to_dict()
         from gameday.analysis.plot import plot_timeline
 
         plot_timeline(requests, run_dir / "timeline.png", fault_start=fault_start, fault_end=fault_end,
                       title=f"{scenario.name}: success ratio and serving region")
     result = DrillResult(scenario.name, run_dir, fault_start, fault_end, results, verdicts,
-                         str(journal.get("status")))
+                         str(journal.get("status")), starvation)
     (run_dir / "results.json").write_text(json.dumps(redact(results), indent=2, default=str))
     return result
+
+
+def _assess_host(slos: Any, endpoints: Endpoints, requests: list[Any], fault_start: float, load: Any,
+                 write_services: list[str]) -> Any:
+    """Did the host keep up from the fault to the end of the load? (sandbox events + locust schedule)"""
+    from gameday.drill.starvation import assess
+
+    rates = {(s, "read"): load.probe_rate for s in endpoints.services}
+    rates.update({(s, "write"): load.write_rate for s in write_services})
+    end = max((r.t0 for r in requests), default=fault_start)
+    return assess(slos, fault_start, end, events_path=endpoints.events_path, requests=requests, rates=rates)

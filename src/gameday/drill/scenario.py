@@ -8,6 +8,10 @@ the person reading it is editing YAML, not Python.
 Timing profiles (``fast`` for the sandbox, ``aws`` for real AWS) override whole keys:
 ``slos_by_timing.aws.rto_s`` replaces ``slos.rto_s`` for the ``aws`` profile (no deep merge,
 so a budget never silently mixes two profiles).
+
+A budget may be a derivation instead of seconds (``{derive: alb_target_detection, margin_s: 1}``,
+see ``gameday.drill.derive``): it is computed from the reference Terraform's settings for each
+timing profile and routing mode when the file is loaded, and keeps its formula for the report.
 """
 
 from __future__ import annotations
@@ -72,6 +76,15 @@ class Slos:
     unaffected: Unaffected | None = None
     must_switch: tuple[str, ...] = ()
     max_replica_lag_s: float | None = None
+    # "rto_s.<service>" / "write_rto_s.<service>" -> formula of a derived budget
+    basis: Mapping[str, str] = field(default_factory=dict)
+
+    def budget_basis(self, kind: str, service: str) -> str | None:
+        """Formula of the read/write budget in force for a service, when it was derived."""
+        own_write = kind == "write" and _per_service(self.write_rto_s, service) is not None
+        table, source = ("write_rto_s", self.write_rto_s) if own_write else ("rto_s", self.rto_s)
+        key = service if service in source else ANY_SERVICE
+        return self.basis.get(f"{table}.{key}")
 
     def read_budget(self, service: str) -> float | None:
         """Read RTO budget of a service: its own entry, else ``*``, else None (not checked)."""
@@ -106,14 +119,21 @@ class Scenario:
     tags: tuple[str, ...] = ()
     targets: tuple[str, ...] = TARGETS
     path: Path | None = None
+    # (timing, routing mode) -> SLOs, for routing modes whose derived budgets differ from the default's
+    slos_by_routing: Mapping[tuple[str, str], Slos] = field(default_factory=dict)
 
     def runs_on(self, target: str) -> bool:
         """Whether the drill applies to a target (a sandbox-only fault cannot be injected in AWS)."""
         return target in self.targets
 
-    def slos_for(self, timing: str) -> Slos:
-        """SLOs for a timing profile (``fast`` or ``aws``): the override if any, else the base."""
+    def slos_for(self, timing: str, routing_mode: str | None = None) -> Slos:
+        """SLOs for a timing profile (``fast`` or ``aws``): the override if any, else the base.
+
+        ``routing_mode`` (``route53``) picks budgets derived for that mode's global routing.
+        """
         _check_timing(timing, self.path)
+        if routing_mode and (timing, routing_mode) in self.slos_by_routing:
+            return self.slos_by_routing[(timing, routing_mode)]
         return self.slos_by_timing.get(timing, self.slos)
 
     def load_for(self, timing: str) -> LoadProfile:
@@ -237,7 +257,10 @@ def _describe(schema: Mapping[str, Any]) -> str:
         return "a number of seconds > 0"
     if "$ref" in schema:
         ref = str(schema["$ref"]).rsplit("/", 1)[-1]
-        return {"seconds": "a number of seconds > 0", "budgets": "a mapping service -> seconds",
+        return {"seconds": "a number of seconds > 0",
+                "budgets": "a mapping service -> seconds or {derive: ..., margin_s: ...}",
+                "derivation": "a mapping {derive: NAME or [NAMES], margin_s: seconds}",
+                "derivation_name": "a derivation name",
                 "regions": "a mapping service -> primary|recovery", "load": "a mapping of load settings",
                 "slos": "a mapping of SLOs", "ratio": "a ratio between 0 and 1",
                 "service": "a service name"}.get(ref, ref)
@@ -299,11 +322,34 @@ def _load_profile(raw: Mapping[str, Any] | None, base: LoadProfile | None = None
     )
 
 
-def _slos(raw: Mapping[str, Any]) -> Slos:
+def _budgets(raw: Mapping[str, Any], key: str, timing: str, routing_mode: str, path: Path | None,
+             prefix: str, basis: dict[str, str]) -> dict[str, float]:
+    """Seconds per service; a derivation is computed for this timing and routing mode."""
+    from gameday.drill.derive import derive
+
+    out: dict[str, float] = {}
+    for service, value in (raw.get(key) or {}).items():
+        if isinstance(value, Mapping):
+            budget = derive(value, timing, routing_mode=routing_mode, file=str(path) if path else None,
+                            field=f"{prefix}.{key}.{service}")
+            out[service] = budget.seconds
+            basis[f"{key}.{service}"] = budget.formula
+        else:
+            out[service] = float(value)
+    return out
+
+
+def _has_derivation(raw: Mapping[str, Any]) -> bool:
+    return any(isinstance(v, Mapping) for key in ("rto_s", "write_rto_s") for v in (raw.get(key) or {}).values())
+
+
+def _slos(raw: Mapping[str, Any], timing: str = "fast", routing_mode: str = "global_accelerator",
+          path: Path | None = None, prefix: str = "slos") -> Slos:
     unaffected = raw.get("unaffected")
+    basis: dict[str, str] = {}
     return Slos(
-        rto_s={k: float(v) for k, v in (raw.get("rto_s") or {}).items()},
-        write_rto_s={k: float(v) for k, v in (raw.get("write_rto_s") or {}).items()},
+        rto_s=_budgets(raw, "rto_s", timing, routing_mode, path, prefix, basis),
+        write_rto_s=_budgets(raw, "write_rto_s", timing, routing_mode, path, prefix, basis),
         max_lost_writes=raw.get("max_lost_writes", 0),
         max_rpo_s=None if raw.get("max_rpo_s") is None else float(raw["max_rpo_s"]),
         end_region=dict(raw.get("end_region") or {}),
@@ -312,6 +358,7 @@ def _slos(raw: Mapping[str, Any]) -> Slos:
         if unaffected else None,
         must_switch=tuple(raw.get("must_switch") or ()),
         max_replica_lag_s=None if raw.get("max_replica_lag_s") is None else float(raw["max_replica_lag_s"]),
+        basis=basis,
     )
 
 
@@ -383,6 +430,26 @@ def load_scenario(path: str | os.PathLike[str], *, root: str | os.PathLike[str] 
         _check_experiment(experiment_path, dict(data.get("experiment_config") or {}), p)
     base_load = _load_profile(data.get("load"))
     base_slos_raw: Mapping[str, Any] = data["slos"]
+    overrides: Mapping[str, Any] = data.get("slos_by_timing") or {}
+    raw_by_timing = {t: {**base_slos_raw, **overrides.get(t, {})} for t in TIMINGS}
+    # a timing gets its own SLOs when a file overrides them or when a budget is derived (per profile)
+    own = [t for t in TIMINGS if t in overrides or _has_derivation(raw_by_timing[t])]
+
+    def where(t: str, raw: Mapping[str, Any], key: str) -> str:
+        return f"slos_by_timing.{t}" if t in overrides and key in overrides[t] else "slos"
+
+    def build(t: str, mode: str = "global_accelerator") -> Slos:
+        raw = raw_by_timing[t]
+        keys = [k for k in ("rto_s", "write_rto_s") if k in raw]
+        prefix = where(t, raw, keys[0]) if keys else "slos"
+        return _slos(raw, t, mode, p, prefix)
+
+    from gameday.drill.derive import ROUTING_MODES
+
+    base_slos = _slos(base_slos_raw, "fast", path=p)
+    by_timing = {t: build(t) for t in own}
+    by_routing = {(t, m): s for t in TIMINGS for m in ROUTING_MODES[1:]
+                  if (s := build(t, m)) != by_timing.get(t, base_slos)}
     scenario = Scenario(
         name=data["name"],
         description=data["description"].strip(),
@@ -390,17 +457,17 @@ def load_scenario(path: str | os.PathLike[str], *, root: str | os.PathLike[str] 
         experiment_path=experiment_path,
         fault=data["fault"],
         load=base_load,
-        slos=_slos(base_slos_raw),
+        slos=base_slos,
         experiment_config=dict(data.get("experiment_config") or {}),
-        slos_by_timing={t: _slos({**base_slos_raw, **over})
-                        for t, over in (data.get("slos_by_timing") or {}).items()},
+        slos_by_timing=by_timing,
+        slos_by_routing=by_routing,
         load_by_timing={t: _load_profile(over, base_load)
                         for t, over in (data.get("load_by_timing") or {}).items()},
         tags=tuple(data.get("tags") or ()),
         targets=tuple(data.get("targets") or TARGETS),
         path=p,
     )
-    _check_semantics(scenario, p, {t: f"slos_by_timing.{t}" for t in scenario.slos_by_timing})
+    _check_semantics(scenario, p, {t: f"slos_by_timing.{t}" for t in overrides})
     return scenario
 
 

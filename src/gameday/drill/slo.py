@@ -45,9 +45,9 @@ class SloVerdict:
 
 
 def evaluate(scenario: Scenario, results: Mapping[str, Any], *, timing: str = "fast",
-             regions: Mapping[str, str] | None = None) -> list[SloVerdict]:
-    """Every SLO of the scenario (for this timing profile) checked against the results bundle."""
-    slos = scenario.slos_for(timing)
+             regions: Mapping[str, str] | None = None, routing_mode: str | None = None) -> list[SloVerdict]:
+    """Every SLO of the scenario (for this timing profile and routing mode) checked against the results."""
+    slos = scenario.slos_for(timing, routing_mode)
     regions = dict(regions or results.get("regions") or {})
     primary = (results.get("parameters") or {}).get("primary_region")
     if primary and "primary" not in regions:
@@ -159,7 +159,7 @@ def _rto(slos: Slos, rto: Mapping[str, Any], write_services: Sequence[str] | Non
             inherited = kind == "write" and service not in slos.write_rto_s and ANY_SERVICE not in slos.write_rto_s
             if inherited and write_services is not None and service not in write_services:
                 continue  # the load never writes to this service; an explicit write budget still must be met
-            out.append(_rto_one(service, kind, budget, m))
+            out.append(_rto_one(service, kind, budget, m, slos.budget_basis(kind, service)))
     return out
 
 
@@ -167,7 +167,16 @@ def _for_services_names(table: Mapping[str, Any], measured: Iterable[str]) -> li
     return [s for s, _ in _for_services(table, measured)]
 
 
-def _rto_one(service: str, kind: str, budget: float, m: Mapping[str, Any] | None) -> SloVerdict:
+def _rto_one(service: str, kind: str, budget: float, m: Mapping[str, Any] | None,
+             basis: str | None = None) -> SloVerdict:
+    """One RTO verdict; a derived budget's formula ends the message ("budget 3.2 s = ...")."""
+    v = _rto_verdict(service, kind, budget, m)
+    if basis is None:
+        return v
+    return SloVerdict(v.name, v.expected, v.measured, v.passed, f"{v.message} (budget {basis})")
+
+
+def _rto_verdict(service: str, kind: str, budget: float, m: Mapping[str, Any] | None) -> SloVerdict:
     name = f"rto.{service}.{kind}"
     label = f"{service} {kind} RTO"
     allowed = f"{budget:.1f} s allowed"

@@ -26,6 +26,7 @@ from gameday.errors import GamedayError, SandboxError
 from gameday.provision.topology import ROUTING_MODES
 from gameday.sandbox.controller import ACCOUNT, Controller, ServiceMap, Variant, python_argv
 from gameday.sandbox.events import EventLog
+from gameday.sandbox.lateness import LatenessMonitor
 from gameday.sandbox.timing import TimingProfile, get_profile
 from gameday.target import SANDBOX_CREDENTIALS, Endpoints
 from gameday.util.net import LOOPBACK, free_port
@@ -55,6 +56,7 @@ class Sandbox:
         self.progress = progress or (lambda msg: log.info(msg))
         self.registry = ProcessRegistry(self.state_dir)
         self.events = EventLog(self.state_dir / "events.jsonl")
+        self.lateness = LatenessMonitor(self.events)  # host starvation figures for the drill verdicts
         self.password = Secret(secrets.token_urlsafe(18))
         self.cp: Any = None
         self.pg: Any = None
@@ -72,6 +74,7 @@ class Sandbox:
     # -- bring-up ----------------------------------------------------------------------------
     def up(self) -> Endpoints:
         t0 = time.monotonic()
+        self.lateness.start()
         from gameday.controlplane import ControlPlane
 
         self.cp = ControlPlane()
@@ -503,6 +506,7 @@ class Sandbox:
             except Exception as exc:
                 db = [{"error": str(exc)}]
         return {"timing": self.timing.name, "routing": routing, "database": db, **ctl,
+                "lateness": self.lateness.latest(),
                 "endpoints": self.endpoints.to_dict() if self.endpoints else None}
 
     def reset(self) -> None:
@@ -556,6 +560,7 @@ class Sandbox:
     def down(self) -> None:
         """Stop everything; safe to call twice and after a half-finished up()."""
         self._metrics_stop.set()
+        self.lateness.stop()
         for t in list(self._fis_timers.values()):
             t.cancel()
         steps: list[tuple[str, Any]] = [

@@ -20,6 +20,7 @@ EVENT_KINDS = frozenset({
     "db_crash_detected", "db_recovery_started", "db_recovered", "db_instance_status",
     "region_down", "region_up", "link_cut", "link_healed", "link_delay",
     "sandbox_up", "sandbox_down", "fault_injected",
+    "sandbox_lateness",  # one per second: how late the daemon's threads wake (gameday.sandbox.lateness)
 })
 
 
