@@ -27,17 +27,26 @@ def _sandbox_register(sub: Any) -> None:
     up.add_argument("--link-delay-ms", type=float, default=20.0, help="one-way inter-region replication delay")
     up.add_argument("--routing-mode", choices=["global_accelerator", "route53"], default="global_accelerator",
                     help="route between regions by Global Accelerator (default) or Route 53 failover records")
+    up.add_argument("--var-file", action="append", default=[], metavar="FILE",
+                    help="terraform .tfvars file applied to the sandbox stack (repeatable, in order; e.g. "
+                         "provision/terraform/examples/single-az.tfvars)")
+    up.add_argument("--var", action="append", default=[], metavar="NAME=VALUE",
+                    help="one terraform variable (repeatable; wins over --var-file)")
     up.set_defaults(func=_sandbox_up)
     for name, fn, text in (("down", _sandbox_down, "stop everything the sandbox started"),
                            ("status", _sandbox_status, "regions, services, instances, health, routing, database"),
-                           ("events", _sandbox_events, "the ground-truth event log")):
+                           ("events", _sandbox_events, "the ground-truth event log"),
+                           ("env", _sandbox_env, "export lines for 'chaos run': eval \"$(gameday sandbox env)\"")):
         q = ss.add_parser(name, help=text)
         if name == "status":
             q.add_argument("--json", action="store_true")
         if name == "events":
             q.add_argument("--kind", default=None)
+        if name == "env":
+            q.add_argument("--with-secrets", action="store_true",
+                           help="also export GAMEDAY_DB_PASSWORD (the experiments' database checks need it)")
         q.set_defaults(func=fn)
-    for q in (up, *[ss.choices[n] for n in ("down", "status", "events")]):
+    for q in (up, *[ss.choices[n] for n in ("down", "status", "events", "env")]):
         q.add_argument("--state-dir", type=Path, default=None, help="default: ~/.gameday/sandboxes/default")
 
 
@@ -52,12 +61,15 @@ def _sandbox_up(args: Any) -> int:
 
     ep = client.up(_state(args), timing=args.timing, variants=tuple(args.variant),
                    link_delay_ms=args.link_delay_ms, routing_mode=args.routing_mode,
+                   var_files=tuple(args.var_file), tf_vars=tuple(args.var),
                    progress=lambda line: print(f"  {line}", flush=True))
     print("sandbox is up:")
     for svc, url in ep.services.items():
         print(f"  {svc:<8} {url}")
-    print(f"  AWS API   {ep.aws_endpoint_url}  (export AWS_ENDPOINT_URL={ep.aws_endpoint_url})")
+    print(f"  AWS API   {ep.aws_endpoint_url}  (chaos run: eval \"$(gameday sandbox env)\")")
     print(f"  events    {ep.events_path}")
+    if ep.var_files:
+        print(f"  tfvars    {', '.join(ep.var_files)}")
     return 0
 
 
@@ -82,10 +94,47 @@ def _sandbox_status(args: Any) -> int:
     return 0
 
 
+def _sandbox_env(args: Any) -> int:
+    """``export`` lines that make ``chaos run experiments/<name>.json`` reach this sandbox."""
+    import shlex
+
+    from gameday.chaos.config import experiment_env
+    from gameday.errors import ConfigError
+    from gameday.provision.cli import AWS_ENV_DROPPED_FOR_SANDBOX
+    from gameday.provision.topology import Topology
+    from gameday.sandbox import client
+    from gameday.target import Endpoints
+
+    state = _state(args)
+    if client.daemon_pid(state) is None or not (state / "endpoints.json").exists():
+        raise ConfigError("no sandbox is running", file=str(state),
+                          hint="start one with 'gameday sandbox up' (or pass the --state-dir it used)")
+    ep = Endpoints.load(state / "endpoints.json")
+    env = {**ep.aws_env(), **experiment_env(ep, Topology.load(state / "topology.json"))}
+    if args.with_secrets:
+        try:
+            env["GAMEDAY_DB_PASSWORD"] = str(json.loads((state / "secrets.json").read_text())["db_password"])
+        except (OSError, ValueError, KeyError) as exc:
+            raise ConfigError("the sandbox's secrets file is missing or unreadable", file=str(state / "secrets.json"),
+                              hint="restart the sandbox: gameday sandbox down && gameday sandbox up") from exc
+    variant = f"; terraform var files: {', '.join(ep.var_files)}" if ep.var_files else ""
+    print(f"# gameday sandbox in {state}{variant}")
+    if not args.with_secrets:
+        print("# GAMEDAY_DB_PASSWORD not shown: add --with-secrets for the experiments' database checks")
+    # real-AWS credential settings must not mix with the sandbox's dummy keys
+    print("unset " + " ".join(AWS_ENV_DROPPED_FOR_SANDBOX))
+    for key in sorted(env):
+        print(f"export {key}={shlex.quote(env[key])}")
+    return 0
+
+
 def format_status(st: dict[str, Any]) -> str:
     """A readable table: routing per service, instances per region, database roles and lag."""
-    lines = [f"timing profile: {st.get('timing')}   frozen regions: {', '.join(st.get('frozen_regions', [])) or '-'}",
-             "", f"{'SERVICE':<9} {'SERVED FROM':<14}"]
+    lines = [f"timing profile: {st.get('timing')}   frozen regions: {', '.join(st.get('frozen_regions', [])) or '-'}"]
+    var_files = (st.get("endpoints") or {}).get("var_files") or []
+    if var_files:
+        lines.append(f"terraform var files: {', '.join(var_files)}")
+    lines += ["", f"{'SERVICE':<9} {'SERVED FROM':<14}"]
     for svc, region in sorted(st.get("routing", {}).items()):
         lines.append(f"{svc:<9} {region or 'NOWHERE':<14}")
     lines += ["", f"{'REGION':<14} {'SERVICE':<9} {'INSTANCE':<21} {'AZ':<15} {'PORT':<6} {'STATE':<8} HEALTH"]

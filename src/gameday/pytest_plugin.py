@@ -41,6 +41,21 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                          "running; default: a fresh sandbox per worker")
     group.addoption("--aws-topology", default=None, metavar="FILE",
                     help="with --target aws: the Topology JSON written by 'gameday provision up --target aws'")
+    group.addoption("--sandbox-var-file", action="append", default=None, metavar="FILE",
+                    help="terraform .tfvars applied to the drill sandboxes (repeatable, e.g. "
+                         "provision/terraform/examples/single-az.tfvars); default: $GAMEDAY_SANDBOX_VAR_FILES "
+                         f"({os.pathsep!r}-separated)")
+
+
+ENV_SANDBOX_VAR_FILES = "GAMEDAY_SANDBOX_VAR_FILES"
+
+
+def sandbox_var_files(config: pytest.Config) -> tuple[str, ...]:
+    """The drill sandboxes' var files: --sandbox-var-file, else $GAMEDAY_SANDBOX_VAR_FILES; absolute."""
+    given = config.getoption("--sandbox-var-file")
+    if given is None:
+        given = [p for p in os.environ.get(ENV_SANDBOX_VAR_FILES, "").split(os.pathsep) if p.strip()]
+    return tuple(str(Path(p).expanduser().absolute()) for p in given)
 
 
 def _sigterm_as_interrupt(signum: int, frame: object) -> None:
@@ -65,6 +80,7 @@ def pytest_configure(config: pytest.Config) -> None:
                               ("--routing-mode", "GAMEDAY_ROUTING_MODE", ROUTING_MODES)):
         if config.getoption(opt) not in allowed:
             raise pytest.UsageError(f"{opt} (or {env}) is {config.getoption(opt)!r}: use one of {', '.join(allowed)}")
+    _check_sandbox_var_files(config)
     target = config.getoption("--target")
     workers = getattr(config.option, "numprocesses", None)
     if target == "aws":
@@ -75,6 +91,26 @@ def pytest_configure(config: pytest.Config) -> None:
             raise pytest.UsageError(
                 "--target aws needs --aws-topology FILE: run 'gameday provision up --target aws' first, "
                 "it writes that file")
+
+
+def _check_sandbox_var_files(config: pytest.Config) -> None:
+    """Bad var files fail the session at once (a UsageError), not every drill after a sandbox start."""
+    files = sandbox_var_files(config)
+    if not files:
+        return
+    if config.getoption("--target") != "sandbox":
+        raise pytest.UsageError("--sandbox-var-file (or GAMEDAY_SANDBOX_VAR_FILES) needs --target sandbox; "
+                                "on AWS pass var files to 'gameday provision up --target aws --var-file'")
+    if config.getoption("--reuse-sandbox"):
+        raise pytest.UsageError("--sandbox-var-file does not apply to --reuse-sandbox: start that sandbox with "
+                                "'gameday sandbox up --var-file FILE'")
+    from gameday.errors import ConfigError
+    from gameday.provision.sandbox import check_sandbox_vars
+
+    try:
+        check_sandbox_vars(files)
+    except ConfigError as exc:
+        raise pytest.UsageError(f"--sandbox-var-file (or {ENV_SANDBOX_VAR_FILES}): {exc}") from exc
 
 
 def _selects_drills(config: pytest.Config) -> bool:
@@ -129,7 +165,8 @@ def gameday_sandbox(request: pytest.FixtureRequest) -> Iterator[Any]:
     state = base / "sandbox"
     timing = request.config.getoption("--timing")
     try:
-        endpoints = client.up_with_retry(state, timing=timing, routing_mode=request.config.getoption("--routing-mode"))
+        endpoints = client.up_with_retry(state, timing=timing, routing_mode=request.config.getoption("--routing-mode"),
+                                         var_files=sandbox_var_files(request.config))
         yield endpoints
     finally:
         client.down(state)
@@ -180,7 +217,8 @@ class DrillTarget:
                 assert self.state is not None
                 client.down(self.state)
                 self.endpoints = client.up_with_retry(self.state, timing=self.timing,
-                                                      routing_mode=self.topology.routing_mode)
+                                                      routing_mode=self.topology.routing_mode,
+                                                      var_files=tuple(getattr(self.endpoints, "var_files", ())))
                 self.topology, self.password = _sandbox_topology(self.state)
                 self.dirty = False
         self.used = True
@@ -237,7 +275,11 @@ class DrillRun:
             error=error, target=target.kind, timing=target.timing, duration_s=round(seconds, 1),
             measurements=measurements, inconclusive=getattr(result, "inconclusive_message", None)))
         secrets = (target.password,) if target.password else ()
-        write_summary(self.root, self.results, meta={"target": self.target, "timing": self.timing}, secrets=secrets)
+        meta: dict[str, Any] = {"target": self.target, "timing": self.timing}
+        var_files = list(getattr(target.endpoints, "var_files", None) or [])
+        if var_files:
+            meta["sandbox_var_files"] = var_files  # which Terraform variant the drills judged
+        write_summary(self.root, self.results, meta=meta, secrets=secrets)
 
 
 @pytest.fixture(scope="session")
@@ -251,9 +293,13 @@ def gameday_run(request: pytest.FixtureRequest, gameday_reports_dir: Path) -> Dr
     target = request.config.getoption("--target")
     timing = request.config.getoption("--timing")
     alluredir = request.config.getoption("allure_report_dir", None) if _has_allure(request) else None
+    props = {"target": target, "timing": timing, "worker": worker or "master"}
+    var_files = sandbox_var_files(request.config)
+    if var_files:
+        props["sandbox_var_files"] = ", ".join(var_files)
     for d in filter(None, [alluredir, layout.allure_results]):
         write_categories(d)
-        write_environment_properties(d, {"target": target, "timing": timing, "worker": worker or "master"})
+        write_environment_properties(d, props)
     return DrillRun(layout, target, timing)
 
 
@@ -263,3 +309,96 @@ def _has_allure(request: pytest.FixtureRequest) -> bool:
         return True
     except ValueError:
         return False
+
+
+# ------------------------------------------------------------------ broken sandboxes (mutation tests)
+
+
+class VariantSandbox:
+    """A sandbox started with ``--variant`` breakages and/or the user's var files; runs unchanged scenarios.
+
+    For mutation tests: the user's scenario files (their SLOs as written) against a sandbox whose
+    Terraform or emulation was broken on purpose must FAIL with the matching SLO verdict.
+    """
+
+    def __init__(self, state: Path, endpoints: Any, runs: Path, scenarios_dir: Path,
+                 variants: tuple[str, ...] = (), var_files: tuple[str, ...] = ()) -> None:
+        self.state = state
+        self.endpoints = endpoints
+        self.runs = runs
+        self.scenarios_dir = scenarios_dir
+        self.variants = variants
+        self.var_files = var_files
+        self.topology, self.password = _sandbox_topology(state)
+        self.drills = 0
+
+    def status(self) -> dict[str, Any]:
+        from gameday.sandbox import client
+
+        result: dict[str, Any] = client.admin(self.endpoints, "/status")
+        return result
+
+    def drill(self, name: str, **experiment_config: Any) -> Any:
+        """Run the scenario ``name`` (its SLOs as written) and return the DrillResult."""
+        import dataclasses
+
+        from gameday.drill.runner import run_drill
+        from gameday.drill.scenario import find_scenario
+        from gameday.sandbox import client
+
+        scenario = find_scenario(name, self.scenarios_dir)
+        if experiment_config:
+            scenario = dataclasses.replace(
+                scenario, experiment_config={**scenario.experiment_config, **experiment_config})
+        if self.drills:
+            client.admin(self.endpoints, "/reset", method="POST")  # back to steady state, like DrillTarget
+        self.drills += 1
+        return run_drill(scenario, self.endpoints, self.topology, self.runs / f"{self.drills:02d}-{name}",
+                         timing="fast", password=self.password)
+
+
+def variant_sandbox(request: pytest.FixtureRequest, runs: Path, scenarios_dir: Path, *,
+                    variants: tuple[str, ...] = (), var_files: tuple[str, ...] = ()) -> Iterator[VariantSandbox]:
+    """Fixture body: a fresh broken sandbox (fast timing), always torn down; skips unless --target sandbox."""
+    import shutil
+
+    from gameday.sandbox import client
+
+    if request.config.getoption("--target") != "sandbox":
+        pytest.skip("mutation tests break a local sandbox on purpose: needs --target sandbox")
+    base = Path(tempfile.mkdtemp(prefix="gameday-variant-"))
+    state = base / "sandbox"
+    try:
+        endpoints = client.up_with_retry(state, timing="fast", variants=variants, var_files=var_files)
+        yield VariantSandbox(state, endpoints, runs, scenarios_dir, variants, tuple(endpoints.var_files))
+    finally:
+        client.down(state)
+        shutil.rmtree(base, ignore_errors=True)
+
+
+def slo_verdict(result: Any, name: str) -> Any:
+    """The SLO verdict ``name`` of a DrillResult (assertion error listing the others if absent)."""
+    by_name = {v.name: v for v in result.verdicts}
+    assert name in by_name, f"{result.scenario}: no SLO verdict {name!r}; got {sorted(by_name)}"
+    return by_name[name]
+
+
+def verdict_table(result: Any) -> str:
+    return "\n".join(f"  {'PASS' if v.passed else 'FAIL'} {v.name}: {v.message}" for v in result.verdicts)
+
+
+def assert_breach(result: Any, name: str, *any_of: str) -> Any:
+    """The verdict ``name`` failed, and its message contains one of ``any_of``."""
+    v = slo_verdict(result, name)
+    assert not v.passed, f"{result.scenario}: {name} passed against a broken sandbox: {v.message}\n" \
+                         f"{verdict_table(result)}"
+    assert any(text in v.message for text in any_of), \
+        f"{result.scenario}: {name} failed, but not with {any_of}: {v.message}\n{verdict_table(result)}"
+    return v
+
+
+def assert_held(result: Any, name: str) -> None:
+    """The verdict ``name`` passed: the breakage stayed attributable to what it broke."""
+    v = slo_verdict(result, name)
+    assert v.passed, f"{result.scenario}: {name} should be untouched by this variant: {v.message}\n" \
+                     f"{verdict_table(result)}"

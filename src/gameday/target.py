@@ -36,6 +36,8 @@ class Endpoints:
     events_path: str | None = None
     state_dir: str | None = None
     admin_url: str | None = None
+    #: The user's Terraform variable files the sandbox was applied with (a report names the variant).
+    var_files: list[str] = field(default_factory=list)
 
     def aws_env(self) -> dict[str, str]:
         """Environment for boto3/chaostoolkit-aws subprocesses aimed at this target."""

@@ -81,3 +81,42 @@ def test_bad_environment_defaults_are_usage_errors(tmp_path: Path, env: dict[str
     assert proc.returncode == pytest.ExitCode.USAGE_ERROR, out
     assert fix in out and "Traceback" not in out
 
+
+
+def test_bad_sandbox_var_file_is_a_usage_error_naming_file_and_field(tmp_path: Path) -> None:
+    """A typo in a drill's var file fails the session at once, before any sandbox starts."""
+    (tmp_path / "test_nothing.py").write_text("def test_x():\n    assert 1 + 1 == 2\n")
+    bad = tmp_path / "typo.tfvars"
+    bad.write_text("recovery_trafic_dial = 0\n")
+    for args, env in ((["--sandbox-var-file", str(bad)], {}), ([], {"GAMEDAY_SANDBOX_VAR_FILES": str(bad)})):
+        proc = _pytest(tmp_path, *args, **env)
+        out, _ = proc.communicate(timeout=60)
+        assert proc.returncode == pytest.ExitCode.USAGE_ERROR, out
+        assert f"{bad}: field 'recovery_trafic_dial'" in out and "did you mean 'recovery_traffic_dial'" in out
+        assert "Traceback" not in out
+
+
+SHOW_VAR_FILES = textwrap.dedent("""
+    from gameday.pytest_plugin import sandbox_var_files
+
+    def test_show(pytestconfig):
+        print("VAR_FILES=" + repr(sandbox_var_files(pytestconfig)))
+""")
+
+
+def test_sandbox_var_files_from_option_or_environment(tmp_path: Path) -> None:
+    """--sandbox-var-file (repeatable) wins over GAMEDAY_SANDBOX_VAR_FILES (os.pathsep-separated)."""
+    (tmp_path / "test_show.py").write_text(SHOW_VAR_FILES)
+    a, b = tmp_path / "a.tfvars", tmp_path / "b.tfvars"
+    a.write_text("recovery_traffic_dial = 0\n")
+    b.write_text("health_check_interval = 30\n")
+    cases = [
+        ([], {"GAMEDAY_SANDBOX_VAR_FILES": f"{a}{os.pathsep}{b}"}, (str(a), str(b))),
+        (["--sandbox-var-file", "b.tfvars"], {"GAMEDAY_SANDBOX_VAR_FILES": str(a)}, (str(b),)),
+        ([], {}, ()),
+    ]
+    for args, env, want in cases:
+        proc = _pytest(tmp_path, "-s", *args, **{"GAMEDAY_SANDBOX_VAR_FILES": "", **env})
+        out, _ = proc.communicate(timeout=60)
+        assert proc.returncode == 0, out
+        assert f"VAR_FILES={want!r}" in out, out

@@ -14,7 +14,7 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -40,8 +40,16 @@ def daemon_pid(state_dir: Path) -> int | None:
 
 def up(state_dir: Path, *, timing: str = "fast", variants: tuple[str, ...] = (), link_delay_ms: float = 20.0,
        timeout: float = 600.0, progress: Callable[[str], None] | None = None,
-       routing_mode: str = "global_accelerator") -> Endpoints:
-    """Start a sandbox daemon and wait until all services are healthy; clean up on any failure."""
+       routing_mode: str = "global_accelerator", var_files: Sequence[str | os.PathLike[str]] = (),
+       tf_vars: Sequence[str] = ()) -> Endpoints:
+    """Start a sandbox daemon and wait until all services are healthy; clean up on any failure.
+
+    ``var_files`` (.tfvars) and ``tf_vars`` (``NAME=VALUE``) vary the Terraform stack; they are
+    checked before anything starts, so bad input never leaves a control plane behind.
+    """
+    from gameday.provision.sandbox import check_sandbox_vars
+
+    checked = check_sandbox_vars(var_files, tf_vars)
     state_dir = Path(state_dir)
     if daemon_pid(state_dir) is not None:
         raise SandboxError(f"a sandbox is already running in {state_dir}",)
@@ -53,6 +61,10 @@ def up(state_dir: Path, *, timing: str = "fast", variants: tuple[str, ...] = (),
             "--link-delay-ms", str(link_delay_ms), "--routing-mode", routing_mode]
     for v in variants:
         argv += ["--variant", v]
+    for f in checked.var_files:
+        argv += ["--var-file", f]
+    for text in tf_vars:
+        argv += ["--var", text]
     log = open(state_dir / "daemon.log", "ab")  # noqa: SIM115 - handed to the daemon
     proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                             start_new_session=True)

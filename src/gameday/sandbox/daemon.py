@@ -48,9 +48,12 @@ class Sandbox:
     """One two-region sandbox on this machine, living in ``state_dir``."""
 
     def __init__(self, state_dir: Path, timing: TimingProfile, variant: Variant | None = None,
-                 progress: Any = None, routing_mode: str = "global_accelerator") -> None:
+                 progress: Any = None, routing_mode: str = "global_accelerator",
+                 var_files: tuple[str, ...] = (), tf_vars: tuple[str, ...] = ()) -> None:
         self.state_dir = Path(state_dir)
         self.routing_mode = routing_mode
+        self.var_files = tuple(var_files)  # the user's .tfvars, in endpoints.json / status
+        self.tf_vars = tuple(tf_vars)
         self.timing = timing
         self.variant = variant or Variant()
         self.progress = progress or (lambda msg: log.info(msg))
@@ -110,7 +113,8 @@ class Sandbox:
         from gameday.provision.sandbox import apply_sandbox_stack
 
         return apply_sandbox_stack(self.cp.url, self.state_dir / "terraform", self.password,
-                                   progress=self.progress, routing_mode=self.routing_mode)
+                                   progress=self.progress, routing_mode=self.routing_mode,
+                                   var_files=self.var_files, tf_vars=self.tf_vars)
 
     def _start_database(self) -> None:
         """The data plane follows the control plane: MultiAZ and engine version of the primary as created."""
@@ -266,6 +270,7 @@ class Sandbox:
             db_reader={r: f"{LOOPBACK}:{self.pg.reader_port(r)}" for r in topo.regions},
             events_path=str(self.state_dir / "events.jsonl"), state_dir=str(self.state_dir),
             admin_url=f"http://{LOOPBACK}:{self.admin.server_address[1]}" if self.admin else None,
+            var_files=list(self.var_files),
         )
 
     def _start_metrics(self, period_s: float = 1.0) -> None:
@@ -602,6 +607,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--variant", action="append", default=[])
     ap.add_argument("--link-delay-ms", type=float, default=20.0)
     ap.add_argument("--routing-mode", choices=ROUTING_MODES, default="global_accelerator")
+    ap.add_argument("--var-file", action="append", default=[], help="terraform .tfvars (repeatable)")
+    ap.add_argument("--var", action="append", default=[], help="terraform NAME=VALUE (repeatable)")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     state: Path = args.state_dir
@@ -623,7 +630,7 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGINT, on_signal)
     (state / "daemon.json").write_text(json.dumps({"pid": os.getpid(), "pgid": os.getpgid(0)}))
     sandbox = Sandbox(state, get_profile(args.timing), Variant.parse(args.variant, args.link_delay_ms), progress,
-                      routing_mode=args.routing_mode)
+                      routing_mode=args.routing_mode, var_files=tuple(args.var_file), tf_vars=tuple(args.var))
     code = 0
     try:
         sandbox.up()
