@@ -123,7 +123,7 @@ def db_instance_status(db_instance_identifier: str, region: str | None = None, c
     """DBInstanceStatus and MultiAZ of an RDS instance, as DescribeDBInstances reports them.
 
     ``rebooting`` while a reboot, failover or crash recovery runs, ``available`` when it accepts
-    connections again (https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/accessing-monitoring.html).
+    connections again (https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/Overview.DBInstance.Status.html).
     """
     rds = client("rds", configuration, secrets, region=region)
     try:

@@ -41,7 +41,7 @@ HIST_RE = re.compile(r"^\s*(\d+)\s+([0-9A-Fa-f]+/[0-9A-Fa-f]+)")
 
 #: DescribeDBInstances status values the data plane can be in. "rebooting": "The DB instance is
 #: being rebooted because of a customer request or an Amazon RDS process that requires the
-#: rebooting of the DB instance." (https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/accessing-monitoring.html)
+#: rebooting of the DB instance." (https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/Overview.DBInstance.Status.html)
 STATUS_AVAILABLE = "available"
 STATUS_REBOOTING = "rebooting"
 
