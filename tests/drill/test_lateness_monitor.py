@@ -37,8 +37,9 @@ def test_sigstop_of_the_monitored_process_shows_up_as_lateness(tmp_path: Path) -
         stopped_at = time.time()
         registry.signal("lateness", signal.SIGSTOP)
         time.sleep(STOP_S)
-        registry.signal("lateness", signal.SIGCONT)
+        # taken before SIGCONT: a busy test process may run after the monitor has already reported
         resumed_at = time.time()
+        registry.signal("lateness", signal.SIGCONT)
         # two summaries after the stop: the one whose window held the stop, and a normal one
         deadline = time.monotonic() + 20.0
         while time.monotonic() < deadline:
