@@ -289,30 +289,52 @@ def test_alb_detects_unhealthy_target(fault: str, alb_factory: Callable[..., Alb
     # at least fall-1 intervals must pass: HAProxy needs `fall` failed checks
     assert detected >= (ALB_HC.unhealthy_threshold - 1) * ALB_HC.interval_s
     if fault == "killed":
-        # refused connections are retried on B (retries + redispatch): no client errors
-        assert set(statuses) <= {200}, statuses
+        # no retry on another target (an ALB has none): requests sent to the dead target during
+        # detection fail, the others reach B
+        assert 503 in statuses and 200 in statuses, statuses
+    else:
+        assert set(statuses) <= {200}, statuses  # A still answers its requests, only /health fails
     hits_before = a.hits
     assert {get(alb.port)[1] for _ in range(10)} == {"B"}
     assert a.hits == hits_before
     assert alb.target_health()["i-b"] == "healthy"
 
 
-def test_alb_without_healthy_targets_answers_503_fast(alb_factory: Callable[..., AlbProxy],
-                                                      backends: Callable[[str], Backend]) -> None:
+def test_alb_with_only_unhealthy_targets_fails_open(alb_factory: Callable[..., AlbProxy],
+                                                    backends: Callable[[str], Backend]) -> None:
+    """ALB: "If a target group contains only unhealthy registered targets, the load balancer routes
+    requests to all those targets, regardless of their health status"."""
+    a, b = backends("A"), backends("B")
+    alb = alb_factory()
+    alb.set_targets({"i-a": a.port, "i-b": b.port})
+    wait_for("targets healthy", all_healthy(alb, {"i-a", "i-b"}), _bound_up(ALB_HC))
+    a.health_code = 503
+    wait_for("A unhealthy", lambda: alb.target_health()["i-a"] == "unhealthy", _bound_down(ALB_HC))
+    assert {get(alb.port)[1] for _ in range(8)} == {"B"}  # one healthy target: no fail-open
+    b.health_code = 503
+    wait_for("B unhealthy", lambda: alb.target_health()["i-b"] == "unhealthy", _bound_down(ALB_HC))
+    answers = [get(alb.port) for _ in range(8)]
+    assert {(status, tag) for status, tag, _ in answers} == {(200, "A"), (200, "B")}  # open to both
+    a.health_code = 200
+    wait_for("A healthy again", lambda: alb.target_health()["i-a"] == "healthy", _bound_up(ALB_HC))
+    assert {get(alb.port)[1] for _ in range(8)} == {"A"}  # closed again: only the healthy one
+
+
+def test_alb_without_registered_targets_answers_503_fast(alb_factory: Callable[..., AlbProxy],
+                                                         backends: Callable[[str], Backend]) -> None:
     a = backends("A")
     alb = alb_factory()
     alb.set_targets({"i-a": a.port})
     wait_for("A healthy", all_healthy(alb, {"i-a"}), _bound_up(ALB_HC))
     assert get(alb.port, "/health")[0] == 200
-    a.health_code = 503
-    wait_for("A unhealthy", lambda: alb.target_health()["i-a"] == "unhealthy", _bound_down(ALB_HC))
+    alb.set_targets({})
+    alb.wait_drained(timeout=5.0)
     for path in ("/", "/health"):
         status, _tag, took = get(alb.port, path)
         assert status == 503
         assert took < ALB_HC.interval_s * 5  # answered by HAProxy itself, no queueing / timeouts
-    a.health_code = 200
-    wait_for("A healthy again", all_healthy(alb, {"i-a"}), _bound_up(ALB_HC))
-    assert get(alb.port)[:2] == (200, "A")
+    hits = a.hits
+    assert get(alb.port)[0] == 503 and a.hits == hits  # nothing reaches the deregistered target
 
 
 def test_alb_stop_leaves_no_process_port_or_socket(alb_factory: Callable[..., AlbProxy],
@@ -426,6 +448,42 @@ def test_router_fails_over_when_primary_alb_dies(two_services: dict[str, Any]) -
     assert region_of(router, "orders") == RECOVERY
     assert time.monotonic() - t0 < _bound_down(GA_HC) + 1.0
     assert router.active_region("web") == PRIMARY
+
+
+def test_router_starts_with_declared_dials_and_each_groups_own_checks(
+        tmp_path: Path, registry: ProcessRegistry, backends: Callable[[str], Backend],
+        alb_factory: Callable[..., AlbProxy]) -> None:
+    """A recovery endpoint group the Terraform dialled to 0 takes nothing, even with the primary down;
+    the recovery group's own (slower) checks decide how soon it is seen healthy."""
+    slow = HealthCheck(path="/health", interval_s=0.3, timeout_s=0.3, healthy_threshold=3, unhealthy_threshold=3)
+    router = GlobalRouter(tmp_path / "haproxy", registry)
+    albs = {}
+    for region in (PRIMARY, RECOVERY):
+        alb = alb_factory(f"alb-dial-{region}")
+        alb.set_targets({f"i-{region}": backends(f"svc@{region}").port})
+        albs[region] = alb
+    router.add_service("svc", PRIMARY, albs[PRIMARY].port, RECOVERY, albs[RECOVERY].port, GA_HC,
+                       recovery_health=slow, dials={PRIMARY: 100.0, RECOVERY: 0.0})
+    with pytest.raises(ConfigError):
+        router.add_service("bad", PRIMARY, 1, RECOVERY, 2, GA_HC, dials={RECOVERY: 120.0})
+    try:
+        router.start()
+        for region, alb in albs.items():
+            wait_for("target healthy", all_healthy(alb, {f"i-{region}"}), _bound_up(ALB_HC))
+        wait_for("routed to primary", functools.partial(_routed_to, router, "svc", PRIMARY), _bound_up(ALB_HC, GA_HC))
+        assert router.traffic_dial("svc", RECOVERY) == 0.0
+        cfg = router.config_path.read_text()
+        assert f"inter {round(slow.interval_s * 1000)} " in cfg and "retries 0" in cfg and "no option redispatch" in cfg
+        albs[PRIMARY].stop()
+        wait_for("primary seen down", lambda: not router.server_states("svc")[PRIMARY].healthy,
+                 _bound_down(GA_HC))
+        time.sleep(_bound_up(slow))
+        assert router.active_region("svc") is None  # nothing fails over to a dial of 0
+        assert region_of(router, "svc").startswith("HTTP 5")
+        router.set_traffic_dial("svc", RECOVERY, 100.0)
+        assert region_of(router, "svc") == RECOVERY
+    finally:
+        router.stop()
 
 
 def test_router_traffic_dial(two_services: dict[str, Any]) -> None:

@@ -158,7 +158,8 @@ def test_each_service_answers_from_the_primary_region(sandbox: Endpoints) -> Non
             assert resp.headers["X-Gameday-Instance"].startswith("i-")
 
 
-def test_terminate_instance_is_replaced_without_failed_requests(sandbox: Endpoints) -> None:
+def test_terminated_instance_fails_only_until_detected_and_is_replaced(sandbox: Endpoints) -> None:
+    from chaosaws.asg.probes import desired_equals_healthy
     from chaosaws.ec2.actions import terminate_instances
 
     region = sandbox.primary_region
@@ -174,13 +175,25 @@ def test_terminate_instance_is_replaced_without_failed_requests(sandbox: Endpoin
     t_fault = time.time()
     terminate_instances(instance_ids=[victim], configuration={"aws_region": region})
     elb = boto(sandbox, "elbv2", region)
+    conf = {"aws_region": region}
+    # the stock chaostoolkit-aws probe is not vacuous: the group is short of healthy instances
+    # until the replacement really serves (Pending until its target passed the ALB's checks)
+    assert not desired_equals_healthy([asg_name], configuration=conf)
 
-    def replaced_and_healthy() -> bool:
+    def serving_replacements() -> set[str]:
         desc = elb.describe_target_health(TargetGroupArn=tg_arn)["TargetHealthDescriptions"]
-        healthy = {d["Target"]["Id"] for d in desc if d["TargetHealth"]["State"] == "healthy"}
-        return victim not in healthy and len(healthy - set(before)) >= 1
+        return {d["Target"]["Id"] for d in desc if d["TargetHealth"]["State"] == "healthy"} - set(before)
 
-    wait_until("replacement instance healthy in the target group", replaced_and_healthy, timeout=60)
+    def probe_says_healthy() -> bool:
+        if not desired_equals_healthy([asg_name], configuration=conf):
+            assert not {victim} & {i["InstanceId"] for i in asg.describe_auto_scaling_groups(
+                AutoScalingGroupNames=[asg_name])["AutoScalingGroups"][0]["Instances"]
+                if i["LifecycleState"] == "InService" and i["HealthStatus"] == "Healthy"}
+            return False
+        return True
+
+    wait_until("desired_equals_healthy after the replacement", probe_says_healthy, timeout=60)
+    assert serving_replacements(), "desired_equals_healthy was true before the replacement served"
     t_new = time.time()
     time.sleep(1.0)
     probe.stop()
@@ -196,7 +209,6 @@ def test_terminate_instance_is_replaced_without_failed_requests(sandbox: Endpoin
               + timing.timeout(tg["HealthCheckTimeoutSeconds"]) + 0.2)
     late = [r for r in probe.failures(since=t_fault) if r[0] > t_fault + window]
     assert late == [], f"failed requests after the {window:.2f} s detection window: {late}"
-    assert len(probe.failures(since=t_fault)) <= 3
     kills = [e for e in read_events(str(sandbox.events_path), "instance_killed") if e["instance"] == victim]
     assert kills and kills[0]["ts"] >= t_fault - 0.01
 

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from gameday.sandbox.asg import GroupLifecycle
 from gameday.sandbox.events import EventLog
 from gameday.sandbox.timing import TimingProfile
 from gameday.util.net import free_port
@@ -25,8 +26,6 @@ from gameday.util.procs import ProcessRegistry
 log = logging.getLogger("gameday.controller")
 
 ACCOUNT = "123456789012"
-RUNNING = "running"
-GONE = ("terminated", "shutting-down")
 
 
 @dataclass
@@ -95,7 +94,8 @@ class Controller:
     def __init__(self, *, state_dir: Path, registry: ProcessRegistry, events: EventLog, timing: TimingProfile,
                  regions: tuple[str, str], services: list[str], smap: ServiceMap, albs: dict[tuple[str, str], Any],
                  router: Any, pg: Any, instance_env: Callable[[str, str], tuple[list[str], dict[str, str]]],
-                 tick_s: float = 0.1, router_tick_s: float = 0.02) -> None:
+                 tick_s: float = 0.1, router_tick_s: float = 0.02,
+                 on_router_states: Callable[[dict[str, Any]], None] | None = None) -> None:
         self.state_dir = state_dir
         self.registry = registry
         self.events = events
@@ -109,6 +109,7 @@ class Controller:
         self.instance_env = instance_env
         self.tick_s = tick_s
         self.router_tick_s = router_tick_s
+        self.on_router_states = on_router_states
         self._router_thread: threading.Thread | None = None
         self.instances: dict[str, InstanceProc] = {}
         self._first_seen: dict[str, float] = {}
@@ -120,6 +121,7 @@ class Controller:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.errors = 0
+        self.lifecycle = GroupLifecycle(self, timing)
 
     # -- moto access -------------------------------------------------------------------------
     @staticmethod
@@ -178,98 +180,29 @@ class Controller:
             for (svc, region), asg_name in self.smap.asg.items():
                 if region in self.frozen:
                     continue
-                self._reconcile_group(svc, region, asg_name)
+                self.lifecycle.reconcile(svc, region, asg_name)
             for key, tg_arn in self.smap.target_group.items():
                 if key[1] in self.frozen:
                     continue
                 self._reconcile_targets(key, tg_arn)
             self._observe_health()
 
-    def _reconcile_group(self, svc: str, region: str, asg_name: str) -> None:
-        backend = self._asg_backend(region)
-        group = backend.autoscaling_groups.get(asg_name)
-        if group is None:
-            return
-        now = time.monotonic()
-        dead: list[str] = []
-        for st in list(group.instance_states):
-            inst = st.instance
-            iid = inst.id
-            proc = self.instances.get(iid)
-            state = inst.state
-            if state == RUNNING:
-                if proc is None:
-                    # a new instance boots before its service answers (EC2 launch + user data)
-                    first = self._first_seen.setdefault(iid, now)
-                    if now - first >= self.timing.s(self.timing.instance_boot_s):
-                        self._start_instance(iid, svc, region, inst.placement.zone if inst.placement else "")
-                elif proc.stopped:
-                    self._start_instance(iid, svc, region, proc.az, port=proc.port)
-                else:
-                    m = self.registry.procs.get(f"instance-{iid}")
-                    if m is not None and not m.alive():
-                        if proc.died_at is None:
-                            proc.died_at = now
-                            self.events.emit("instance_killed", instance=iid, service=svc, region=region,
-                                             how="process exited")
-                        if now - proc.died_at >= self.timing.s(self.timing.asg_replace_s):
-                            dead.append(iid)  # the ASG health check marks it unhealthy: replace
-            elif state in GONE:
-                if proc is not None and not proc.stopped:
-                    self._kill_instance(iid, svc, region, "terminated")
-                died = proc.died_at if proc and proc.died_at else None
-                if proc is not None and died is None:
-                    proc.died_at = now
-                    died = now
-                if died is None or now - died >= self.timing.s(self.timing.asg_replace_s):
-                    dead.append(iid)
-            elif state == "stopped" and proc is not None and not proc.stopped:
-                self._kill_instance(iid, svc, region, "stopped", sig=signal.SIGTERM)
-                proc.stopped = True
-        if dead:
-            self._replace(backend, group, dead, svc, region)
-        self._register_members(backend, group, svc, region)
-        # instances that left the group (detached, or scale-in) and still run: kill them
-        members = {st.instance.id for st in group.instance_states}
-        for iid, proc in list(self.instances.items()):
-            if proc.service == svc and proc.region == region and iid not in members:
-                if not proc.stopped:
-                    self._kill_instance(iid, svc, region, "left group")
-                self.instances.pop(iid, None)
-                self.registry.forget(f"instance-{iid}")
+    def _watch_process(self, proc: InstanceProc) -> None:
+        """Note when an instance's process died on its own (a crash, not an API call)."""
+        m = self.registry.procs.get(f"instance-{proc.instance_id}")
+        if proc.died_at is None and not proc.stopped and m is not None and not m.alive():
+            proc.died_at = time.monotonic()
+            self.events.emit("instance_killed", instance=proc.instance_id, service=proc.service,
+                             region=proc.region, how="process exited")
 
-    def _replace(self, backend: Any, group: Any, dead: list[str], svc: str, region: str) -> None:
-        """ASG behaviour moto lacks: drop unhealthy instances, launch and register replacements."""
-        from moto.ec2.models import ec2_backends
+    def _forget_instance(self, iid: str) -> None:
+        self.instances.pop(iid, None)
+        self._first_seen.pop(iid, None)
+        self.registry.forget(f"instance-{iid}")
 
-        ec2 = ec2_backends[ACCOUNT][region]
-        for iid in dead:
-            inst = ec2.get_instance_by_id(iid)
-            if inst is not None and inst.state == RUNNING:
-                ec2.terminate_instances([iid])
-        backend.detach_instances(group.name, dead, False)  # keeps desired capacity: launches new ones
-        for iid in dead:
-            proc = self.instances.pop(iid, None)
-            if proc is not None:
-                self.registry.forget(f"instance-{iid}")
-
-    def _register_members(self, backend: Any, group: Any, svc: str, region: str) -> None:
-        """Put every running member in the group's target groups (moto skips replacements it launches)."""
-        from moto.ec2.models import ec2_backends
-
-        ec2 = ec2_backends[ACCOUNT][region]
-        elb = self._elbv2_backend(region)
-        running = {st.instance.id for st in group.instance_states
-                   if (inst := ec2.get_instance_by_id(st.instance.id)) is not None and inst.state == RUNNING}
-        for arn in list(group.target_group_arns):
-            tg = elb.target_groups.get(arn)
-            if tg is None:
-                continue
-            missing = sorted(running - set(tg.targets))
-            if missing:
-                elb.register_targets(arn, [{"Id": iid, "Port": tg.port} for iid in missing])
-                for iid in missing:
-                    self.events.emit("target_registered", instance=iid, service=svc, region=region)
+    def alb_health(self, svc: str, region: str, iid: str) -> str | None:
+        """What the region's ALB last said of a target: healthy / unhealthy / initial / draining / None."""
+        return self._health.get((svc, region), {}).get(iid)
 
     def _start_instance(self, iid: str, svc: str, region: str, az: str, port: int | None = None) -> None:
         port = port or free_port()
@@ -290,28 +223,17 @@ class Controller:
         self.events.emit(kind, instance=iid, service=svc, region=region, how=why)
 
     def _reconcile_targets(self, key: tuple[str, str], tg_arn: str) -> None:
-        from moto.ec2.models import ec2_backends
+        """The ALB's servers are exactly the target group's registered targets that have a process.
 
-        svc, region = key
-        backend = self._elbv2_backend(region)
+        A registered target whose process is dead (terminated, crashed, stopped) stays a server:
+        the ALB keeps sending it requests, which fail, until its health checks take it out; only
+        a deregistration (by the Auto Scaling group, see ``asg.py``) drains it.
+        """
+        backend = self._elbv2_backend(key[1])
         tg = backend.target_groups.get(tg_arn)
         if tg is None:
             return
-        ec2 = ec2_backends[ACCOUNT][region]
-        stale = []
-        want: dict[str, int] = {}
-        for tid in list(tg.targets):
-            inst = ec2.get_instance_by_id(tid)
-            if inst is None or inst.state in GONE:
-                stale.append(tid)
-                continue
-            proc = self.instances.get(tid)
-            if proc is not None and not proc.stopped and proc.died_at is None:
-                want[tid] = proc.port
-        if stale:
-            tg.deregister_terminated_instances(stale)
-            for tid in stale:
-                self.events.emit("target_deregistered", instance=tid, service=svc, region=region)
+        want = {tid: proc.port for tid in list(tg.targets) if (proc := self.instances.get(tid)) is not None}
         if self._targets.get(key) != want:
             self.albs[key].set_targets(want)
             self._targets[key] = dict(want)
@@ -333,6 +255,8 @@ class Controller:
 
     def _observe_router(self) -> None:
         switched, active = self.router.observe()
+        if self.on_router_states is not None:
+            self.on_router_states(self.router.last_states)
         for svc, old, new in switched:
             self.events.emit("dns_answer_followed", service=svc, from_region=old, to_region=new)
         for svc, region in active.items():

@@ -24,6 +24,7 @@ from typing import Any
 
 from gameday.errors import GamedayError, SandboxError
 from gameday.provision.topology import ROUTING_MODES
+from gameday.sandbox import moto_patches, routing
 from gameday.sandbox.controller import ACCOUNT, Controller, ServiceMap, Variant, python_argv
 from gameday.sandbox.events import EventLog
 from gameday.sandbox.lateness import LatenessMonitor
@@ -72,6 +73,8 @@ class Sandbox:
         self._fis_timers: dict[str, threading.Timer] = {}
         self._fis_active: dict[str, tuple[str, str]] = {}  # experiment id -> (kind, region)
         self._bg: list[threading.Thread] = []
+        self._declared_dials: dict[str, dict[str, float]] = {}
+        self._endpoint_health: dict[tuple[str, str], str] = {}
         self._metrics_stop = threading.Event()
 
     # -- bring-up ----------------------------------------------------------------------------
@@ -82,6 +85,7 @@ class Sandbox:
 
         self.cp = ControlPlane()
         self.cp.start()
+        moto_patches.patch_moto(self._target_health)
         self.progress(f"control plane at {self.cp.url}")
         self.topology = self._provision()
         self.progress(f"terraform applied in {time.monotonic() - t0:.1f} s")
@@ -95,7 +99,7 @@ class Sandbox:
             state_dir=self.state_dir, registry=self.registry, events=self.events, timing=self.timing,
             regions=(self.topology.primary_region, self.topology.recovery_region),
             services=list(self.topology.services), smap=smap, albs=self.albs, router=self.router, pg=self.pg,
-            instance_env=self._instance_env,
+            instance_env=self._instance_env, on_router_states=self._report_endpoint_health,
         )
         self._install_hooks(smap)
         self.controller.start()
@@ -164,65 +168,40 @@ class Sandbox:
                 healthy_threshold=int(tg.healthy_threshold_count or 5),
                 unhealthy_threshold=int(tg.unhealthy_threshold_count or 2),
             )
-            alb = AlbProxy(f"alb-{svc}-{region}", self.state_dir / "haproxy", self.registry, hc)
+            # the target group's deregistration_delay: how long a deregistering target keeps its
+            # in-flight requests (ELBv2 default 300 s when the attribute is unset)
+            delay = float(str(tg.attributes.get("deregistration_delay.timeout_seconds", 300)))
+            alb = AlbProxy(f"alb-{svc}-{region}", self.state_dir / "haproxy", self.registry, hc,
+                           deregistration_delay_s=self.timing.s(delay))
             alb.start()
             self.albs[(svc, region)] = alb
         self.progress(f"{len(self.albs)} load balancers (HAProxy) listening")
 
     def _start_router(self) -> None:
-        from gameday.controlplane.globalaccelerator.models import ga_backends
-        from gameday.sandbox.haproxy import GlobalRouter, HealthCheck
+        from gameday.sandbox.haproxy import GlobalRouter
 
         topo = self.topology
         primary, recovery = topo.primary_region, topo.recovery_region
         self.router = GlobalRouter(self.state_dir / "haproxy", self.registry,
                                    health_checks=self.variant.router_health_checks)
-        backend = ga_backends[ACCOUNT]
         for name, svc in topo.services.items():
             if topo.routing_mode == "route53":
-                # Route 53 failover: the primary record's health check decides; Route 53 uses one
-                # failure threshold both ways and times an HTTP check out after 4 s
-                r53 = self._route53_health_check(svc.health_check_ids[primary])
-                interval = float(getattr(r53, "request_interval", 30) or 30)
-                threshold = int(getattr(r53, "failure_threshold", 3) or 3)
-                path = getattr(r53, "resource_path", None) or "/health"
-                timeout = min(interval, 4.0)
-                dns_ttl = self.timing.s(self._route53_ttl(svc.route53_zone_id, svc.global_dns_name))
+                hcs = {r: routing.route53_health(svc.health_check_ids[r], self.timing) for r in topo.regions}
+                dials = {r: 100.0 for r in topo.regions}
+                dns_ttl: float | None = self.timing.s(routing.route53_ttl(svc.route53_zone_id, svc.global_dns_name))
             else:
-                eg = backend.endpoint_groups.get(svc.endpoint_group_arns[primary]) if hasattr(
-                    backend, "endpoint_groups") else None
-                interval = float(getattr(eg, "health_check_interval_seconds", 30) or 30)
-                threshold = int(getattr(eg, "threshold_count", 3) or 3)
-                path = getattr(eg, "health_check_path", None) or "/health"
-                timeout = min(interval, 5.0)
+                groups = {r: routing.endpoint_group(svc.endpoint_group_arns[r]) for r in topo.regions}
+                hcs = {r: routing.ga_health(g, self.timing) for r, g in groups.items()}
+                # the dials the Terraform declared: what the router starts with and what reset restores
+                dials = {r: float(g.traffic_dial_percentage) for r, g in groups.items()}
                 dns_ttl = None
-            path = "/health" if path == "/" else path
-            hc = HealthCheck(path=path, interval_s=self.timing.interval(interval),
-                             timeout_s=self.timing.timeout(timeout),
-                             healthy_threshold=threshold, unhealthy_threshold=threshold)
+            self._declared_dials[name] = dict(dials)
             self.router.add_service(name, primary, self.albs[(name, primary)].port,
-                                    recovery, self.albs[(name, recovery)].port, hc, dns_ttl_s=dns_ttl)
+                                    recovery, self.albs[(name, recovery)].port, hcs[primary],
+                                    recovery_health=hcs[recovery], dials=dials, dns_ttl_s=dns_ttl)
         self.router.start()
         how = "Route 53 failover records" if topo.routing_mode == "route53" else "Global Accelerator"
         self.progress(f"global router (HAProxy, as {how}) listening")
-
-    @staticmethod
-    def _route53_ttl(zone_id: str, name: str) -> float:
-        """TTL (s) of a service's failover records: how long clients keep a stale answer."""
-        from moto.route53.models import route53_backends
-
-        zone = route53_backends[ACCOUNT]["aws"].zones.get(zone_id.split("/")[-1])
-        ttls = [float(rr.ttl) for rr in (zone.rrsets if zone else [])
-                if rr.name.rstrip(".") == name.rstrip(".") and rr.failover and rr.ttl is not None]
-        if not ttls:
-            raise SandboxError(f"no Route 53 failover records for {name} in zone {zone_id}")
-        return max(ttls)
-
-    @staticmethod
-    def _route53_health_check(hc_id: str) -> Any:
-        from moto.route53.models import route53_backends
-
-        return route53_backends[ACCOUNT]["aws"].health_checks.get(hc_id)
 
     def _instance_env(self, svc: str, region: str) -> tuple[list[str], dict[str, str]]:
         topo = self.topology
@@ -307,7 +286,26 @@ class Sandbox:
         hooks.after("ec2", "TerminateInstances", lambda call: self._kick())
         hooks.after("ec2", "StopInstances", lambda call: self._kick())
         hooks.after("autoscaling", "SetDesiredCapacity", lambda call: self._kick())
-        self._patch_target_health()
+        moto_patches.install_validation(hooks)
+
+    def _report_endpoint_health(self, states: dict[str, Any]) -> None:
+        """DescribeEndpointGroup reports each ALB endpoint's health as the router's checks see it."""
+        from gameday.controlplane.globalaccelerator.models import ga_backends
+
+        if self.topology is None or self.topology.routing_mode == "route53":
+            return
+        backend = ga_backends[ACCOUNT]
+        for name, by_region in states.items():
+            svc = self.topology.services[name]
+            for region, st in by_region.items():
+                arn, alb = svc.endpoint_group_arns.get(region), svc.regions[region].alb_arn
+                state = "HEALTHY" if st.healthy else ("INITIAL" if st.check_status in ("", "INI") else "UNHEALTHY")
+                if arn and self._endpoint_health.get((arn, alb)) != state:
+                    backend.set_endpoint_health(arn, alb, state, None if state == "HEALTHY" else st.check_status)
+                    self._endpoint_health[(arn, alb)] = state
+
+    def _target_health(self, tg_arn: str, instance_id: str) -> str | None:
+        return self.controller.target_health(tg_arn, instance_id) if self.controller is not None else None
 
     def _kick(self) -> None:
         """Reconcile now rather than at the next tick, so API faults take effect at once."""
@@ -361,7 +359,7 @@ class Sandbox:
         hc_id = call.params.get("HealthCheckId")
         if call.status >= 300 or hc_id not in smap.health_check:
             return
-        hc = self._route53_health_check(hc_id)
+        hc = routing.route53_health_check(hc_id)
         if hc is None:
             return
         inverted = str(getattr(hc, "inverted", False)).lower() == "true"
@@ -433,32 +431,6 @@ class Sandbox:
         else:
             self.pg.heal_link()
 
-    def _patch_target_health(self) -> None:
-        """moto reports every target healthy; answer from what HAProxy actually sees."""
-        from moto.elbv2 import models as elb_models
-
-        sandbox = self
-        original = elb_models.FakeTargetGroup.health_for
-        if getattr(original, "_gameday", False):
-            return
-
-        def health_for(tg: Any, target: dict[str, Any], ec2_backend: Any) -> Any:
-            status = original(tg, target, ec2_backend)
-            ctl = sandbox.controller
-            if ctl is None or status.status != "healthy":
-                return status
-            seen = ctl.target_health(tg.arn, target["Id"])
-            if seen == "unhealthy":
-                status.status, status.reason = "unhealthy", "Target.FailedHealthChecks"
-                status.description = "Health checks failed"
-            elif seen in (None, "initial"):
-                status.status, status.reason = "initial", "Elb.RegistrationInProgress"
-                status.description = "Target registration is in progress"
-            return status
-
-        health_for._gameday = True  # type: ignore[attr-defined]
-        elb_models.FakeTargetGroup.health_for = health_for  # type: ignore[method-assign,assignment]
-
     # -- admin API (status, reset) -----------------------------------------------------------
     def _start_admin(self) -> None:
         sandbox = self
@@ -515,19 +487,29 @@ class Sandbox:
                 "endpoints": self.endpoints.to_dict() if self.endpoints else None}
 
     def reset(self) -> None:
-        """Back to the steady state between drills: regions up, dials 100, database roles restored."""
+        """Back to the steady state between drills: regions up, declared dials, database roles restored."""
         assert self.controller is not None
         for exp_id in list(self._fis_active):
             self._end_fis(exp_id)
         for region in list(self.controller.frozen):
             self.controller.thaw_region(region)
-        for s in self.topology.services:
-            for r in self.topology.regions:
-                self.router.set_traffic_dial(s, r, 100.0)
+        self._restore_dials()
         if not self._db_steady():
             self.pg.reset()
         self._wait_writable()
         self._wait_healthy()
+
+    def _restore_dials(self) -> None:
+        """Dials back to what the Terraform declared, in the router and in the control plane."""
+        from gameday.controlplane.globalaccelerator.models import ga_backends
+
+        for name, dials in self._declared_dials.items():
+            svc = self.topology.services[name]
+            for region, percent in dials.items():
+                arn = svc.endpoint_group_arns.get(region) if self.topology.routing_mode != "route53" else None
+                if arn is not None:
+                    ga_backends[ACCOUNT].update_endpoint_group(arn, {"TrafficDialPercentage": percent})
+                self.router.set_traffic_dial(name, region, percent)
 
     def _wait_writable(self, timeout: float = 30.0) -> None:
         """The primary region's writer endpoint accepts a transaction (the app's health has a grace)."""

@@ -1,0 +1,102 @@
+"""Where the sandbox changes what moto answers, so Describe calls report the real data plane.
+
+moto keeps the control-plane state; these patches (class-level, idempotent, in the daemon
+process only) make its answers follow what the data plane really is, or what AWS really does:
+
+* ``DescribeTargetHealth``: from what the ALB's HAProxy sees, not "healthy" for every target.
+* EC2 ``TerminateInstances`` does not deregister the instance from its target groups at once
+  (moto does): AWS documents no such instant removal; the Auto Scaling group deregisters it
+  (``asg.py``) after the load balancer's health checks have taken it out of service.
+* Auto Scaling instances start ``Pending`` (AWS: "These instances start in the Pending state",
+  docs.aws.amazon.com/autoscaling/ec2/userguide/ec2-auto-scaling-lifecycle.html) and count
+  toward the desired capacity while Pending, so moto does not launch extra ones meanwhile.
+* ``SetDesiredCapacity`` outside [min, max] is refused with AWS's ValidationError.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from typing import Any
+from xml.sax.saxutils import escape
+
+from gameday.controlplane.hooks import ApiCall, Hooks, Response
+from gameday.sandbox.asg import validate_desired_capacity
+
+ACCOUNT = "123456789012"
+ACTIVE_STATES = ("Pending", "InService")
+
+
+def query_error(code: str, message: str, namespace: str, status: int = 400) -> Response:
+    """An AWS Query-protocol error answer (what boto3 parses into ``ClientError``)."""
+    body = (f'<ErrorResponse xmlns="{namespace}"><Error><Type>Sender</Type><Code>{escape(code)}</Code>'
+            f"<Message>{escape(message)}</Message></Error><RequestId>{uuid.uuid4()}</RequestId></ErrorResponse>")
+    return status, {"Content-Type": "text/xml"}, body
+
+
+def patch_moto(target_health: Callable[[str, str], str | None]) -> None:
+    """Apply the class-level patches; ``target_health(tg_arn, instance_id)`` is the ALB's view."""
+    from moto.autoscaling import models as asg_models
+    from moto.elbv2 import models as elb_models
+
+    if getattr(elb_models.FakeTargetGroup.health_for, "_gameday", False):
+        return
+    original = elb_models.FakeTargetGroup.health_for
+
+    def health_for(tg: Any, target: dict[str, Any], ec2_backend: Any) -> Any:
+        status = original(tg, target, ec2_backend)
+        if status.status != "healthy":
+            return status
+        seen = target_health(tg.arn, target["Id"])
+        if seen == "unhealthy":
+            status.status, status.reason = "unhealthy", "Target.FailedHealthChecks"
+            status.description = "Health checks failed"
+        elif seen in (None, "initial"):
+            status.status, status.reason = "initial", "Elb.RegistrationInProgress"
+            status.description = "Target registration is in progress"
+        elif seen == "draining":
+            status.status, status.reason = "draining", "Target.DeregistrationInProgress"
+            status.description = "Target deregistration is in progress"
+        return status
+
+    health_for._gameday = True  # type: ignore[attr-defined]
+    elb_models.FakeTargetGroup.health_for = health_for  # type: ignore[method-assign,assignment]
+
+    def notify_terminate_instances(self: Any, instance_ids: list[str]) -> None:
+        return None
+
+    elb_models.ELBv2Backend.notify_terminate_instances = notify_terminate_instances  # type: ignore[method-assign]
+
+    init = asg_models.InstanceState.__init__
+
+    def instance_state_init(self: Any, instance: Any, lifecycle_state: str = "Pending", *args: Any,
+                            **kwargs: Any) -> None:
+        init(self, instance, lifecycle_state, *args, **kwargs)
+
+    asg_models.InstanceState.__init__ = instance_state_init  # type: ignore[method-assign]
+
+    def active_instances(self: Any) -> list[Any]:
+        return [x for x in self.instance_states if x.lifecycle_state in ACTIVE_STATES]
+
+    asg_models.FakeAutoScalingGroup.active_instances = active_instances  # type: ignore[method-assign]
+
+
+def install_validation(hooks: Hooks) -> None:
+    """Refuse, as AWS does, API calls moto would accept."""
+    def set_desired_capacity(call: ApiCall) -> Response | None:
+        from moto.autoscaling.models import autoscaling_backends
+
+        group = autoscaling_backends[ACCOUNT][call.region].autoscaling_groups.get(
+            str(call.params.get("AutoScalingGroupName", "")))
+        raw = call.params.get("DesiredCapacity")
+        if group is None or raw is None:
+            return None
+        why = validate_desired_capacity(group, int(raw))
+        if why is None:
+            return None
+        return query_error("ValidationError", why, "http://autoscaling.amazonaws.com/doc/2011-01-01/")
+
+    hooks.override("autoscaling", "SetDesiredCapacity", set_desired_capacity)
+
+
+__all__ = ["install_validation", "patch_moto", "query_error"]
