@@ -95,7 +95,8 @@ class Controller:
                  regions: tuple[str, str], services: list[str], smap: ServiceMap, albs: dict[tuple[str, str], Any],
                  router: Any, pg: Any, instance_env: Callable[[str, str], tuple[list[str], dict[str, str]]],
                  tick_s: float = 0.1, router_tick_s: float = 0.02,
-                 on_router_states: Callable[[dict[str, Any]], None] | None = None) -> None:
+                 on_router_states: Callable[[dict[str, Any]], None] | None = None,
+                 note_lateness: Callable[[str, float], None] | None = None) -> None:
         self.state_dir = state_dir
         self.registry = registry
         self.events = events
@@ -110,6 +111,7 @@ class Controller:
         self.tick_s = tick_s
         self.router_tick_s = router_tick_s
         self.on_router_states = on_router_states
+        self.note_lateness = note_lateness
         self._router_thread: threading.Thread | None = None
         self.instances: dict[str, InstanceProc] = {}
         self._first_seen: dict[str, float] = {}
@@ -163,8 +165,12 @@ class Controller:
             self.instances.clear()
 
     def _loop(self) -> None:
+        due = time.monotonic()
         while not self._stop.is_set():
             t = time.monotonic()
+            if self.note_lateness is not None:
+                # a tick that starts late means the host did not give the controller its turn
+                self.note_lateness("controller_tick", max(0.0, t - due))
             try:
                 self.reconcile()
             except RuntimeError as exc:  # a moto dict changed under us; next tick sees it settled
@@ -172,7 +178,8 @@ class Controller:
             except Exception:
                 self.errors += 1
                 log.exception("reconcile failed")
-            self._stop.wait(max(0.0, self.tick_s - (time.monotonic() - t)))
+            due = t + self.tick_s
+            self._stop.wait(max(0.0, due - time.monotonic()))
 
     # -- the reconcile step ------------------------------------------------------------------
     def reconcile(self) -> None:

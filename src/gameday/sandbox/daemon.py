@@ -11,14 +11,13 @@ import argparse
 import json
 import logging
 import os
-import re
 import secrets
 import shutil
 import signal
 import sys
 import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -27,10 +26,11 @@ from gameday.provision.topology import ROUTING_MODES
 from gameday.sandbox import moto_patches, routing
 from gameday.sandbox.controller import ACCOUNT, Controller, ServiceMap, Variant, python_argv
 from gameday.sandbox.events import EventLog
+from gameday.sandbox.faults import ApiFaults
 from gameday.sandbox.lateness import LatenessMonitor
 from gameday.sandbox.timing import TimingProfile, get_profile
 from gameday.target import SANDBOX_CREDENTIALS, Endpoints
-from gameday.util.net import LOOPBACK, free_port
+from gameday.util.net import LOOPBACK
 from gameday.util.procs import ProcessRegistry, kill_recorded
 from gameday.util.redact import Secret
 
@@ -70,8 +70,7 @@ class Sandbox:
         self.topology: Any = None
         self.endpoints: Endpoints | None = None
         self.admin: ThreadingHTTPServer | None = None
-        self._fis_timers: dict[str, threading.Timer] = {}
-        self._fis_active: dict[str, tuple[str, str]] = {}  # experiment id -> (kind, region)
+        self.faults = ApiFaults(self)
         self._bg: list[threading.Thread] = []
         self._declared_dials: dict[str, dict[str, float]] = {}
         self._endpoint_health: dict[tuple[str, str], str] = {}
@@ -100,8 +99,9 @@ class Sandbox:
             regions=(self.topology.primary_region, self.topology.recovery_region),
             services=list(self.topology.services), smap=smap, albs=self.albs, router=self.router, pg=self.pg,
             instance_env=self._instance_env, on_router_states=self._report_endpoint_health,
+            note_lateness=self.lateness.note,
         )
-        self._install_hooks(smap)
+        self.faults.install(self.cp.hooks, smap)
         self.controller.start()
         self._start_metrics()
         self._wait_healthy()
@@ -275,19 +275,6 @@ class Sandbox:
         threading.Thread(target=loop, name="replica-lag-metric", daemon=True).start()
 
     # -- AWS API calls that take real effect -------------------------------------------------
-    def _install_hooks(self, smap: ServiceMap) -> None:
-        hooks = self.cp.hooks
-        hooks.after("rds", "RebootDBInstance", self._on_reboot_db)
-        hooks.after("rds", "PromoteReadReplica", self._on_promote_replica)
-        hooks.after("globalaccelerator", "UpdateEndpointGroup", lambda call: self._on_dial(call, smap))
-        hooks.after("route53", "UpdateHealthCheck", lambda call: self._on_health_check_update(call, smap))
-        hooks.after("fis", "StartExperiment", self._on_fis_start)
-        hooks.after("fis", "StopExperiment", self._on_fis_stop)
-        hooks.after("ec2", "TerminateInstances", lambda call: self._kick())
-        hooks.after("ec2", "StopInstances", lambda call: self._kick())
-        hooks.after("autoscaling", "SetDesiredCapacity", lambda call: self._kick())
-        moto_patches.install_validation(hooks)
-
     def _report_endpoint_health(self, states: dict[str, Any]) -> None:
         """DescribeEndpointGroup reports each ALB endpoint's health as the router's checks see it."""
         from gameday.controlplane.globalaccelerator.models import ga_backends
@@ -322,150 +309,11 @@ class Sandbox:
         t.start()
         self._bg.append(t)
 
-    def _on_reboot_db(self, call: Any) -> None:
-        if call.status >= 300:
-            return
-        force = str(call.params.get("ForceFailover", "false")).lower() == "true"
-        if call.params.get("DBInstanceIdentifier") != self.topology.database.primary_identifier:
-            return
-        if force:
-            self.events.emit("fault_injected", fault="rds_reboot_failover", db=call.params.get("DBInstanceIdentifier"))
-            self._background(lambda: self.pg.failover("reboot with failover"), "db-failover")
-        else:
-            self.events.emit("fault_injected", fault="rds_reboot", db=call.params.get("DBInstanceIdentifier"))
-            self._background(self.pg.restart_primary, "db-reboot")
-
-    def _on_promote_replica(self, call: Any) -> None:
-        if call.status >= 300 or call.params.get("DBInstanceIdentifier") != self.topology.database.replica_identifier:
-            return
-        self._background(self.pg.promote_replica, "db-promote-replica")
-
-    def _on_dial(self, call: Any, smap: ServiceMap) -> None:
-        arn = call.params.get("EndpointGroupArn")
-        dial = call.params.get("TrafficDialPercentage")
-        if call.status >= 300 or arn not in smap.endpoint_group or dial is None:
-            return
-        svc, region = smap.endpoint_group[arn]
-        self.router.set_traffic_dial(svc, region, float(dial))
-        self.events.emit("traffic_dial_changed", service=svc, region=region, percent=float(dial))
-
-    def _on_health_check_update(self, call: Any, smap: ServiceMap) -> None:
-        """An inverted Route 53 health check reports its healthy endpoint unhealthy: traffic leaves it.
-
-        Inverting the primary's check is how operators force a Route 53 failover (the dial of
-        this routing mode). Emulated as a dial of 0 for that region while inverted; ``Disabled``
-        (always healthy) is not emulated and is reported as such in the event.
-        """
-        hc_id = call.params.get("HealthCheckId")
-        if call.status >= 300 or hc_id not in smap.health_check:
-            return
-        hc = routing.route53_health_check(hc_id)
-        if hc is None:
-            return
-        inverted = str(getattr(hc, "inverted", False)).lower() == "true"
-        disabled = str(getattr(hc, "disabled", False)).lower() == "true"
-        svc, region = smap.health_check[hc_id]
-        self.router.set_traffic_dial(svc, region, 0.0 if inverted else 100.0)
-        self.events.emit("route53_health_check_changed", service=svc, region=region, health_check_id=hc_id,
-                         inverted=inverted, disabled=disabled, disabled_emulated=False,
-                         clients_follow_after_s=self.router.dns_ttl(svc))
-
-    def _fis_experiment(self, call: Any) -> tuple[str, Any, dict[str, str]] | None:
-        from moto.fis.models import fis_backends
-
-        backend = fis_backends[ACCOUNT][call.region]
-        template_id = call.params.get("experimentTemplateId")
-        exps = [e for e in backend.experiments.values() if e.experiment_template_id == template_id]
-        if not exps:
-            return None
-        exp = max(exps, key=lambda e: e.creation_time)
-        template = backend.experiment_templates.get(template_id)
-        tags = backend.tagger.get_tag_dict_for_resource(template.arn) if template else {}
-        return exp.id, exp, tags
-
-    def _on_fis_start(self, call: Any) -> None:
-        if call.status >= 300:
-            return
-        found = self._fis_experiment(call)
-        if found is None:
-            return
-        exp_id, exp, tags = found
-        for action in (exp.actions or {}).values():
-            action_id = action.get("actionId", "")
-            params = action.get("parameters", {}) or {}
-            region = tags.get("gameday:region") or params.get("region") or call.region
-            duration = _iso_duration_s(params.get("duration", ""))
-            if action_id == "aws:network:disrupt-connectivity":
-                self._fis_active[exp_id] = ("region", region)
-                self.events.emit("fault_injected", fault="region_outage", region=region, experiment=exp_id)
-                self._background(lambda r=region: self.controller.freeze_region(r), "region-down")  # type: ignore[union-attr]
-            elif action_id == "aws:network:route-table-disrupt-cross-region-connectivity":
-                self._fis_active[exp_id] = ("link", region)
-                self.events.emit("fault_injected", fault="link_cut", region=region, experiment=exp_id)
-                self._background(self.pg.cut_link, "link-cut")
-            else:
-                continue
-            if duration:
-                timer = threading.Timer(duration, self._end_fis, args=(exp_id,))
-                timer.daemon = True
-                self._fis_timers[exp_id] = timer
-                timer.start()
-
-    def _on_fis_stop(self, call: Any) -> None:
-        exp_id = call.params.get("id") or call.params.get("Id")
-        if exp_id is None:
-            return
-        self._background(lambda: self._end_fis(str(exp_id)), "fis-stop")
-
-    def _end_fis(self, exp_id: str) -> None:
-        timer = self._fis_timers.pop(exp_id, None)
-        if timer is not None:
-            timer.cancel()
-        active = self._fis_active.pop(exp_id, None)
-        if active is None:
-            return
-        kind, region = active
-        if kind == "region":
-            assert self.controller is not None
-            self.controller.thaw_region(region)
-        else:
-            self.pg.heal_link()
-
     # -- admin API (status, reset) -----------------------------------------------------------
     def _start_admin(self) -> None:
-        sandbox = self
+        from gameday.sandbox.admin import start_admin
 
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args: Any) -> None:
-                return
-
-            def _send(self, code: int, body: Any) -> None:
-                data = json.dumps(body, default=str).encode()
-                self.send_response(code)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-            def do_GET(self) -> None:
-                if self.path == "/status":
-                    self._send(200, sandbox.status())
-                else:
-                    self._send(404, {"error": "not found"})
-
-            def do_POST(self) -> None:
-                try:
-                    if self.path == "/reset":
-                        sandbox.reset()
-                        self._send(200, sandbox.status())
-                    else:
-                        self._send(404, {"error": "not found"})
-                except GamedayError as exc:
-                    self._send(500, {"error": str(exc)})
-
-        self.admin = ThreadingHTTPServer((LOOPBACK, free_port()), Handler)
-        self.admin.daemon_threads = True
-        threading.Thread(target=self.admin.serve_forever, name="admin", daemon=True).start()
+        self.admin = start_admin(self)
 
     def status(self) -> dict[str, Any]:
         ctl = self.controller.status() if self.controller else {}
@@ -489,8 +337,7 @@ class Sandbox:
     def reset(self) -> None:
         """Back to the steady state between drills: regions up, declared dials, database roles restored."""
         assert self.controller is not None
-        for exp_id in list(self._fis_active):
-            self._end_fis(exp_id)
+        self.faults.end_all()
         for region in list(self.controller.frozen):
             self.controller.thaw_region(region)
         self._restore_dials()
@@ -548,8 +395,7 @@ class Sandbox:
         """Stop everything; safe to call twice and after a half-finished up()."""
         self._metrics_stop.set()
         self.lateness.stop()
-        for t in list(self._fis_timers.values()):
-            t.cancel()
+        self.faults.cancel_timers()
         steps: list[tuple[str, Any]] = [
             ("admin", self.admin.shutdown if self.admin else None),
             ("controller", self.controller.stop if self.controller else None),
@@ -570,15 +416,6 @@ class Sandbox:
             self.events.emit("sandbox_down")
         finally:
             self.events.close()
-
-
-def _iso_duration_s(text: str) -> float:
-    """Seconds of an ISO 8601 duration like PT2M or PT30S (FIS's format); 0 when absent."""
-    m = re.fullmatch(r"PT(?:(\d+(?:\.\d+)?)H)?(?:(\d+(?:\.\d+)?)M)?(?:(\d+(?:\.\d+)?)S)?", text or "")
-    if not m or not any(m.groups()):
-        return 0.0
-    h, mi, s = (float(g) if g else 0.0 for g in m.groups())
-    return h * 3600 + mi * 60 + s
 
 
 def main(argv: list[str] | None = None) -> int:
