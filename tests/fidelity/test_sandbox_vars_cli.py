@@ -253,3 +253,12 @@ def test_env_without_a_sandbox_is_exit_2(tmp_path: Path) -> None:
     assert proc.stdout == "" and "Traceback" not in proc.stderr
     assert proc.stderr.startswith(f"gameday: error: {state}: no sandbox is running"), proc.stderr
     assert "gameday sandbox up" in proc.stderr
+
+
+def test_status_names_the_var_files() -> None:
+    """``gameday sandbox status`` says which Terraform variant runs (from the daemon's endpoints)."""
+    from gameday.cli import format_status
+
+    text = format_status({"timing": "fast", "endpoints": {"var_files": ["/x/single-az.tfvars"]}})
+    assert "terraform var files: /x/single-az.tfvars" in text
+    assert "terraform var files" not in format_status({"timing": "fast", "endpoints": {"var_files": []}})

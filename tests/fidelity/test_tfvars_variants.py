@@ -109,6 +109,7 @@ def test_single_az_database_crash_breaches_write_rto_or_loses_writes(single_az: 
     assert rds["MultiAZ"] is False, f"db_multi_az = false did not reach the RDS instance: {rds['MultiAZ']}"
     roles = _db_roles(single_az)
     result = single_az.drill("database-crash")
+    print(f"database-crash against single-az.tfvars:\n{verdict_table(result)}")  # shown with -rP
     by_name = {v.name: v for v in result.verdicts}
     write_rto, lost = by_name.get("rto.orders.write"), by_name.get("lost_writes")
     breached = [v for v in (write_rto, lost) if v is not None and not v.passed]
@@ -131,6 +132,7 @@ def test_slow_health_check_instance_termination_breaches_read_rto(slow_health_ch
         assert got == (30, 5, 10), f"{tg['TargetGroupName']}: the var file did not reach the target group: {got}"
     _check_env_command(slow_health_check)
     result = slow_health_check.drill("instance-termination")
+    print(f"instance-termination against slow-health-check.tfvars:\n{verdict_table(result)}")
     for svc in slow_health_check.topology.services:  # one instance of every service is terminated
         assert_breach(result, f"rto.{svc}.read", f"{svc} read RTO", f"{svc} reads never recovered")
     # attributable: slower detection costs availability, never acknowledged writes
@@ -148,6 +150,7 @@ def test_no_recovery_traffic_region_outage_never_switches(no_recovery_traffic: V
         dial = ga.describe_endpoint_group(EndpointGroupArn=arn)["EndpointGroup"]["TrafficDialPercentage"]
         assert dial == 0, f"{arn}: recovery_traffic_dial = 0 did not reach the endpoint group: {dial}"
     result = sandbox.drill("region-outage")
+    print(f"region-outage against no-recovery-traffic.tfvars:\n{verdict_table(result)}")
     recovery = sandbox.endpoints.recovery_region
     for svc in ("web", "orders", "catalog"):  # the scenario's must_switch list
         assert_breach(result, f"must_switch.{svc}", f"{svc} never switched region")
