@@ -8,7 +8,6 @@ allure: "Infrastructure" category; summary: INCONCLUSIVE), never retried and nev
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from typing import Any
 
@@ -23,27 +22,16 @@ SCENARIOS = load_all(Path(__file__).parent)
 @pytest.mark.parametrize("scenario", SCENARIOS, ids=[s.name for s in SCENARIOS])
 def test_drill(scenario: Scenario, gameday_target: Any, gameday_run: Any) -> None:
     from gameday.drill import report
-    from gameday.drill.runner import run_drill
+    from gameday.drill.runner import drill_scenario
     from gameday.drill.slo import assert_slos
 
     if not scenario.runs_on(gameday_target.kind):
         pytest.skip(f"{scenario.name} runs only on {', '.join(scenario.targets)}")
     report.label_scenario(scenario, target=gameday_target.kind, timing=gameday_target.timing)
     run_dir = gameday_run.root / "drills" / scenario.name
-    started = time.monotonic()
-    result = None
-    error: str | None = None
-    try:
-        with report.phase("provision"):
-            gameday_target.ensure_steady()
-        result = run_drill(scenario, gameday_target.endpoints, gameday_target.topology, run_dir,
-                           timing=gameday_target.timing, password=gameday_target.password, phase=report.phase)
-    except Exception as exc:
-        error = f"{type(exc).__name__}: {exc}"
-        gameday_target.mark_dirty()
-        raise
-    finally:
-        gameday_run.record(scenario, result, error, time.monotonic() - started, gameday_target)
+    result = drill_scenario(scenario, gameday_target, run_dir, phase=report.phase,
+                            on_done=lambda o: gameday_run.record(scenario, o.result, o.error, o.duration_s,
+                                                                 gameday_target))
     secrets = (gameday_target.password,) if gameday_target.password else ()
     report.attach_verdicts(result.verdicts, secrets=secrets)
     report.attach_file(run_dir / "timeline.png", "timeline plot")

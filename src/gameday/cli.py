@@ -172,7 +172,7 @@ def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="gameday", description="Chaos and disaster-recovery drills for a "
                                  "two-region AWS system, or its local sandbox.")
     sub = ap.add_subparsers(dest="command", required=True)
-    for module in ("gameday.provision.cli", "gameday.drill.cli", "gameday.report_cli"):
+    for module in ("gameday.provision.cli", "gameday.drill.cli", "gameday.report_cli", "gameday.gameday.cli"):
         reg = _optional(module)
         if reg is not None:
             reg(sub)

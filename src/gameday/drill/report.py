@@ -257,7 +257,7 @@ class ScenarioResult:
         if bad:
             return "; ".join(bad)
         if self.measurements:
-            return "; ".join(f"{k}: {v}" for k, v in redact(dict(self.measurements)).items())
+            return "; ".join(f"{k}: {human_value(k, v)}" for k, v in redact(dict(self.measurements)).items())
         if not self.verdicts:
             return "no SLO was checked"
         return f"all {len(self.verdicts)} SLOs met"
@@ -268,6 +268,18 @@ class ScenarioResult:
                 "error": self.error, "inconclusive": self.inconclusive,
                 "measurements": dict(self.measurements), "key_measurements": self.key_measurements(),
                 "slos": [v.to_dict() for v in self.verdicts]}
+
+
+_INSTANT_KEY = re.compile(r"(^|_)(start|end|at|time|ts)$")
+
+
+def human_value(key: str, value: Any) -> Any:
+    """A wall-clock instant (``fault_start: 1796156667.5``) as UTC time people read; other values unchanged."""
+    if isinstance(value, int | float) and not isinstance(value, bool) and value > 1e9 and _INSTANT_KEY.search(key):
+        from datetime import UTC, datetime
+
+        return datetime.fromtimestamp(float(value), tz=UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+    return value
 
 
 def overall_verdict(results: Sequence[ScenarioResult]) -> str:

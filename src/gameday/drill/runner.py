@@ -249,6 +249,47 @@ def run_drill(scenario: Any, endpoints: Endpoints, topology: Any, run_dir: Path,
     return result
 
 
+@dataclass
+class DrillOutcome:
+    """One scenario's drill as its callers record it: the result, or the harness error, and how long."""
+
+    scenario: Any
+    result: DrillResult | None
+    error: str | None
+    started_at: float   # wall clock
+    duration_s: float
+
+
+def drill_scenario(scenario: Any, target: Any, run_dir: Path, *, phase: Any = None,
+                   on_done: Any = None) -> DrillResult:
+    """The per-scenario flow of ``pytest -m drill`` and ``gameday run`` alike (one code path).
+
+    ``target`` is a ``gameday.pytest_plugin.DrillTarget`` (kind, timing, endpoints, topology,
+    password, ``ensure_steady()``, ``mark_dirty()``): restored to steady state first, marked
+    dirty when the drill breaks so the next one rebuilds it. ``on_done(DrillOutcome)`` runs
+    whatever happened (the run summary records errors too); harness errors are re-raised.
+    """
+    from contextlib import nullcontext
+
+    step = phase or (lambda name: nullcontext())
+    started, t0 = time.time(), time.monotonic()
+    result: DrillResult | None = None
+    error: str | None = None
+    try:
+        with step("provision"):
+            target.ensure_steady()
+        result = run_drill(scenario, target.endpoints, target.topology, run_dir, timing=target.timing,
+                           password=target.password, phase=phase)
+    except Exception as exc:
+        error = f"{type(exc).__name__}: {exc}"
+        target.mark_dirty()
+        raise
+    finally:
+        if on_done is not None:
+            on_done(DrillOutcome(scenario, result, error, started, time.monotonic() - t0))
+    return result
+
+
 def _assess_host(slos: Any, endpoints: Endpoints, requests: list[Any], fault_start: float, load: Any,
                  write_services: list[str]) -> Any:
     """Did the host keep up from the fault to the end of the load? (sandbox events + locust schedule)"""
