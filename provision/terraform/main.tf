@@ -171,6 +171,8 @@ module "routing" {
   recovery_alb_arn      = module.service_recovery[each.key].alb_arn
   primary_traffic_dial  = var.primary_traffic_dial
   recovery_traffic_dial = var.recovery_traffic_dial
+  primary_weight        = var.primary_endpoint_weight
+  recovery_weight       = var.recovery_endpoint_weight
   health_check_path     = var.health_check_path
   health_check_interval = var.ga_health_check_interval
   threshold_count       = var.ga_threshold_count

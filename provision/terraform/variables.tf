@@ -299,9 +299,31 @@ variable "primary_traffic_dial" {
 }
 
 variable "recovery_traffic_dial" {
-  description = "Traffic dial (percent) of the recovery region's endpoint groups (see provision/README.md)."
+  description = "Traffic dial (percent) of the recovery region's endpoint groups (see provision/README.md). Global Accelerator ignores it when it fails over."
   type        = number
   default     = 100
+}
+
+variable "primary_endpoint_weight" {
+  description = "Weight (0-255) of the primary region's ALB in its endpoint group; 0 takes it out of routing."
+  type        = number
+  default     = 128
+
+  validation {
+    condition     = var.primary_endpoint_weight >= 0 && var.primary_endpoint_weight <= 255
+    error_message = "primary_endpoint_weight must be between 0 and 255."
+  }
+}
+
+variable "recovery_endpoint_weight" {
+  description = "Weight (0-255) of the recovery region's ALB in its endpoint group; 0 means Global Accelerator never fails over to it."
+  type        = number
+  default     = 128
+
+  validation {
+    condition     = var.recovery_endpoint_weight >= 0 && var.recovery_endpoint_weight <= 255
+    error_message = "recovery_endpoint_weight must be between 0 and 255."
+  }
 }
 
 variable "ga_health_check_interval" {

@@ -141,14 +141,15 @@ def test_slow_health_check_instance_termination_breaches_read_rto(slow_health_ch
 
 @pytest.mark.xdist_group("fidelity-no-recovery-traffic")
 def test_no_recovery_traffic_region_outage_never_switches(no_recovery_traffic: VariantSandbox) -> None:
-    """Recovery endpoint groups dialled to 0: the region outage has nowhere to go."""
+    """Recovery ALBs of weight 0 in their endpoint groups: Global Accelerator has no failover target."""
     sandbox = no_recovery_traffic
     _recorded(sandbox, "no-recovery-traffic.tfvars")
     ga = _aws(sandbox, "globalaccelerator", "us-west-2")
     for svc in sandbox.topology.services.values():
         arn = svc.endpoint_group_arns[sandbox.endpoints.recovery_region]
-        dial = ga.describe_endpoint_group(EndpointGroupArn=arn)["EndpointGroup"]["TrafficDialPercentage"]
-        assert dial == 0, f"{arn}: recovery_traffic_dial = 0 did not reach the endpoint group: {dial}"
+        group = ga.describe_endpoint_group(EndpointGroupArn=arn)["EndpointGroup"]
+        weights = [e["Weight"] for e in group["EndpointDescriptions"]]
+        assert weights == [0], f"{arn}: recovery_endpoint_weight = 0 did not reach the endpoint group: {weights}"
     result = sandbox.drill("region-outage")
     print(f"region-outage against no-recovery-traffic.tfvars:\n{verdict_table(result)}")
     recovery = sandbox.endpoints.recovery_region

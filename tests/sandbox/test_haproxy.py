@@ -450,11 +450,12 @@ def test_router_fails_over_when_primary_alb_dies(two_services: dict[str, Any]) -
     assert router.active_region("web") == PRIMARY
 
 
-def test_router_starts_with_declared_dials_and_each_groups_own_checks(
+def test_router_failover_ignores_the_recovery_dial_but_not_a_zero_weight(
         tmp_path: Path, registry: ProcessRegistry, backends: Callable[[str], Backend],
         alb_factory: Callable[..., AlbProxy]) -> None:
-    """A recovery endpoint group the Terraform dialled to 0 takes nothing, even with the primary down;
-    the recovery group's own (slower) checks decide how soon it is seen healthy."""
+    """GA: "for this failover, Global Accelerator ignores the traffic dial setting"; it fails over
+    only to "a healthy endpoint with a weight greater than zero". The recovery group's own (slower)
+    checks decide how soon it is seen healthy."""
     slow = HealthCheck(path="/health", interval_s=0.3, timeout_s=0.3, healthy_threshold=3, unhealthy_threshold=3)
     router = GlobalRouter(tmp_path / "haproxy", registry)
     albs = {}
@@ -466,21 +467,29 @@ def test_router_starts_with_declared_dials_and_each_groups_own_checks(
                        recovery_health=slow, dials={PRIMARY: 100.0, RECOVERY: 0.0})
     with pytest.raises(ConfigError):
         router.add_service("bad", PRIMARY, 1, RECOVERY, 2, GA_HC, dials={RECOVERY: 120.0})
+    with pytest.raises(ConfigError):
+        router.add_service("bad2", PRIMARY, 1, RECOVERY, 2, GA_HC, weights={RECOVERY: 256})
     try:
         router.start()
         for region, alb in albs.items():
             wait_for("target healthy", all_healthy(alb, {f"i-{region}"}), _bound_up(ALB_HC))
         wait_for("routed to primary", functools.partial(_routed_to, router, "svc", PRIMARY), _bound_up(ALB_HC, GA_HC))
-        assert router.traffic_dial("svc", RECOVERY) == 0.0
         cfg = router.config_path.read_text()
         assert f"inter {round(slow.interval_s * 1000)} " in cfg and "retries 0" in cfg and "no option redispatch" in cfg
+        assert {region_of(router, "svc") for _ in range(6)} == {PRIMARY}  # dial 0: no share of normal traffic
+        # a recovery endpoint of weight 0 is no failover target: with the primary down nothing serves
+        router.set_endpoint_weight("svc", RECOVERY, 0)
         albs[PRIMARY].stop()
         wait_for("primary seen down", lambda: not router.server_states("svc")[PRIMARY].healthy,
                  _bound_down(GA_HC))
-        time.sleep(_bound_up(slow))
-        assert router.active_region("svc") is None  # nothing fails over to a dial of 0
+        assert router.active_region("svc") is None
         assert region_of(router, "svc").startswith("HTTP 5")
-        router.set_traffic_dial("svc", RECOVERY, 100.0)
+        # weight back: the failover goes to the recovery group although its dial is still 0
+        router.set_endpoint_weight("svc", RECOVERY, 128)
+        assert router.traffic_dial("svc", RECOVERY) == 0.0
+        wait_for("recovery seen healthy by its own checks", lambda: router.server_states("svc")[RECOVERY].healthy,
+                 _bound_up(ALB_HC, slow))
+        assert router.active_region("svc") == RECOVERY
         assert region_of(router, "svc") == RECOVERY
     finally:
         router.stop()

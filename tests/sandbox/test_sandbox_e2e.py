@@ -304,6 +304,13 @@ def test_region_outage_and_replica_promotion(sandbox: Endpoints) -> None:
                    lambda: all(routed_region(u) == recovery for u in sandbox.services.values()), timeout=30)
         late = [(rid, round(t - t_fault, 3)) for rid, t in writer.acked if t > t_fault + 3.0]
         assert not late, f"writes acknowledged with no primary: {late[:5]}"
+        # DescribeEndpointGroup reports what the router's checks see: the primary ALB unhealthy
+        ga = boto(sandbox, "globalaccelerator", "us-west-2")
+        for svc in topology(sandbox)["services"].values():
+            health = {r: [e["HealthState"] for e in ga.describe_endpoint_group(
+                EndpointGroupArn=arn)["EndpointGroup"]["EndpointDescriptions"]]
+                for r, arn in svc["endpoint_group_arns"].items()}
+            assert health == {region: ["UNHEALTHY"], recovery: ["HEALTHY"]}, health
         rds = boto(sandbox, "rds", recovery)
         rds.promote_read_replica(DBInstanceIdentifier=db["replica_identifier"])
         t_promote = time.time()

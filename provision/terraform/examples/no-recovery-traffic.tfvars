@@ -1,15 +1,13 @@
-# BROKEN ON PURPOSE: the recovery region's Global Accelerator endpoint groups get a traffic
-# dial of 0.
+# BROKEN ON PURPOSE: the recovery region's ALBs get a weight of 0 in their Global Accelerator
+# endpoint groups.
 #
-# Breaks: regional failover as the sandbox models it (a recovery endpoint group dialled to 0
-# is drained and takes no failover traffic; see provision/README.md).
+# Breaks: regional failover. Global Accelerator fails over only "to a healthy endpoint with a
+# weight greater than zero in another endpoint group" (Global Accelerator developer guide, "How
+# failover works for unhealthy endpoints"), so with the primary region down there is nowhere to
+# go. (A recovery *traffic dial* of 0 would not break it: "for this failover, Global Accelerator
+# ignores the traffic dial setting", same page; the sandbox follows that.)
 # Must be caught by: the region-outage drill (SLOs must_switch, during_region, rto_s).
-#
-# Caveat: AWS documents that failover to another endpoint group ignores the traffic dial
-# ("for this failover, Global Accelerator ignores the traffic dial setting", Global
-# Accelerator developer guide, "How failover works for unhealthy endpoints"). Under that reading
-# real AWS would still fail over; the variant then only shows the sandbox's stricter model.
 #
 #   gameday sandbox up --var-file provision/terraform/examples/no-recovery-traffic.tfvars
 #   pytest -m drill --scenario region-outage --sandbox-var-file provision/terraform/examples/no-recovery-traffic.tfvars
-recovery_traffic_dial = 0
+recovery_endpoint_weight = 0

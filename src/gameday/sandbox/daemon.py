@@ -73,6 +73,7 @@ class Sandbox:
         self.faults = ApiFaults(self)
         self._bg: list[threading.Thread] = []
         self._declared_dials: dict[str, dict[str, float]] = {}
+        self._declared_weights: dict[str, dict[str, int]] = {}
         self._endpoint_health: dict[tuple[str, str], str] = {}
         self._metrics_stop = threading.Event()
 
@@ -188,17 +189,22 @@ class Sandbox:
             if topo.routing_mode == "route53":
                 hcs = {r: routing.route53_health(svc.health_check_ids[r], self.timing) for r in topo.regions}
                 dials = {r: 100.0 for r in topo.regions}
+                weights = {r: 128 for r in topo.regions}
                 dns_ttl: float | None = self.timing.s(routing.route53_ttl(svc.route53_zone_id, svc.global_dns_name))
             else:
                 groups = {r: routing.endpoint_group(svc.endpoint_group_arns[r]) for r in topo.regions}
                 hcs = {r: routing.ga_health(g, self.timing) for r, g in groups.items()}
-                # the dials the Terraform declared: what the router starts with and what reset restores
+                # the dials and endpoint weights the Terraform declared: what the router starts with
+                # and what reset restores
                 dials = {r: float(g.traffic_dial_percentage) for r, g in groups.items()}
+                weights = {r: routing.endpoint_weight(g) for r, g in groups.items()}
                 dns_ttl = None
             self._declared_dials[name] = dict(dials)
+            self._declared_weights[name] = dict(weights)
             self.router.add_service(name, primary, self.albs[(name, primary)].port,
                                     recovery, self.albs[(name, recovery)].port, hcs[primary],
-                                    recovery_health=hcs[recovery], dials=dials, dns_ttl_s=dns_ttl)
+                                    recovery_health=hcs[recovery], dials=dials, weights=weights,
+                                    dns_ttl_s=dns_ttl)
         self.router.start()
         how = "Route 53 failover records" if topo.routing_mode == "route53" else "Global Accelerator"
         self.progress(f"global router (HAProxy, as {how}) listening")
@@ -347,16 +353,20 @@ class Sandbox:
         self._wait_healthy()
 
     def _restore_dials(self) -> None:
-        """Dials back to what the Terraform declared, in the router and in the control plane."""
+        """Dials and endpoint weights back to what the Terraform declared, in the router and the control plane."""
         from gameday.controlplane.globalaccelerator.models import ga_backends
 
         for name, dials in self._declared_dials.items():
             svc = self.topology.services[name]
             for region, percent in dials.items():
+                weight = self._declared_weights[name][region]
                 arn = svc.endpoint_group_arns.get(region) if self.topology.routing_mode != "route53" else None
                 if arn is not None:
-                    ga_backends[ACCOUNT].update_endpoint_group(arn, {"TrafficDialPercentage": percent})
+                    group = ga_backends[ACCOUNT].update_endpoint_group(arn, {"TrafficDialPercentage": percent})
+                    for e in group.endpoints:
+                        e.weight = weight
                 self.router.set_traffic_dial(name, region, percent)
+                self.router.set_endpoint_weight(name, region, weight)
 
     def _wait_writable(self, timeout: float = 30.0) -> None:
         """The primary region's writer endpoint accepts a transaction (the app's health has a grace)."""

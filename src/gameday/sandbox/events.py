@@ -14,8 +14,10 @@ from gameday.util.jsonl import JsonlWriter, now_pair, read_jsonl
 # The kinds of event the sandbox writes; analysis and tests rely on these names.
 EVENT_KINDS = frozenset({
     "instance_started", "instance_killed", "instance_stopped",
+    "instance_in_service", "instance_unhealthy", "instance_terminated",  # Auto Scaling lifecycle (asg.py)
     "target_registered", "target_deregistered", "target_healthy", "target_unhealthy",
-    "router_switched", "traffic_dial_changed", "route53_health_check_changed", "dns_answer_followed",
+    "router_switched", "traffic_dial_changed", "endpoint_weight_changed", "route53_health_check_changed",
+    "dns_answer_followed",
     "db_promoted", "db_failover_started", "db_failover_done", "db_rejoined", "db_crashed", "db_replica_promoted",
     "db_crash_detected", "db_recovery_started", "db_recovered", "db_instance_status",
     "region_down", "region_up", "link_cut", "link_healed", "link_delay",

@@ -62,13 +62,19 @@ class ApiFaults:
         self.sb._background(self.sb.pg.promote_replica, "db-promote-replica")
 
     def on_dial(self, call: Any, smap: ServiceMap) -> None:
+        """UpdateEndpointGroup: the router follows the group's dial and its endpoint's weight as stored."""
         arn = call.params.get("EndpointGroupArn")
-        dial = call.params.get("TrafficDialPercentage")
-        if call.status >= 300 or arn not in smap.endpoint_group or dial is None:
+        if call.status >= 300 or arn not in smap.endpoint_group:
             return
         svc, region = smap.endpoint_group[arn]
-        self.sb.router.set_traffic_dial(svc, region, float(dial))
-        self.sb.events.emit("traffic_dial_changed", service=svc, region=region, percent=float(dial))
+        group = routing.endpoint_group(arn)
+        dial, weight = float(group.traffic_dial_percentage), routing.endpoint_weight(group)
+        if dial != self.sb.router.traffic_dial(svc, region):
+            self.sb.router.set_traffic_dial(svc, region, dial)
+            self.sb.events.emit("traffic_dial_changed", service=svc, region=region, percent=dial)
+        if weight != self.sb.router.endpoint_weight(svc, region):
+            self.sb.router.set_endpoint_weight(svc, region, weight)
+            self.sb.events.emit("endpoint_weight_changed", service=svc, region=region, weight=weight)
 
     def on_health_check_update(self, call: Any, smap: ServiceMap) -> None:
         """An inverted Route 53 health check reports its healthy endpoint unhealthy: traffic leaves it.

@@ -35,6 +35,11 @@ def endpoint_group(arn: str) -> Any:
     return group
 
 
+def endpoint_weight(group: Any) -> int:
+    """Weight of the group's (one) ALB endpoint; no endpoint at all counts as 0 (nothing to route to)."""
+    return max((int(e.weight) for e in group.endpoints), default=0)
+
+
 def ga_health(group: Any, timing: TimingProfile) -> HealthCheck:
     """Health checks of one endpoint group as the Terraform set them (interval 10 or 30 s, threshold 1-10).
 
@@ -81,4 +86,4 @@ def route53_ttl(zone_id: str, name: str) -> float:
     return max(ttls)
 
 
-__all__ = ["endpoint_group", "ga_health", "route53_health", "route53_health_check", "route53_ttl"]
+__all__ = ["endpoint_group", "endpoint_weight", "ga_health", "route53_health", "route53_health_check", "route53_ttl"]

@@ -45,6 +45,18 @@ variable "recovery_traffic_dial" {
   type        = number
 }
 
+variable "primary_weight" {
+  description = "Weight of the primary ALB endpoint (0-255)."
+  type        = number
+  default     = 128
+}
+
+variable "recovery_weight" {
+  description = "Weight of the recovery ALB endpoint (0-255); 0: never a failover target."
+  type        = number
+  default     = 128
+}
+
 variable "health_check_path" {
   description = "Health check path on the ALBs."
   type        = string
@@ -89,7 +101,7 @@ resource "aws_globalaccelerator_endpoint_group" "primary" {
 
   endpoint_configuration {
     endpoint_id                    = var.primary_alb_arn
-    weight                         = 128
+    weight                         = var.primary_weight
     client_ip_preservation_enabled = true
   }
 }
@@ -106,7 +118,7 @@ resource "aws_globalaccelerator_endpoint_group" "recovery" {
 
   endpoint_configuration {
     endpoint_id                    = var.recovery_alb_arn
-    weight                         = 128
+    weight                         = var.recovery_weight
     client_ip_preservation_enabled = true
   }
 }

@@ -32,6 +32,7 @@ class _Service:
     dials: dict[str, float] = field(default_factory=dict)
     # the recovery endpoint group's own health-check settings (None: the same as the primary's)
     recovery_health: HealthCheck | None = None
+    weights: dict[str, int] = field(default_factory=dict)  # endpoint weight per region (0-255)
     # Route 53 mode (dns_ttl_s set): what Route 53 answers, since when, and what clients still use
     dns_ttl_s: float | None = None
     dns_answer: str = ""
@@ -72,9 +73,17 @@ class GlobalRouter(_HAProxyProcess):
     * primary 0 < p < 100: a second, non-backup server to the recovery ALB (``recovery_split``,
       tracking the recovery server's health) is enabled; weights p : 100-p split the traffic.
       If either side is down, the other takes everything.
-    * recovery 0: the recovery server is drained (and the split disabled): nothing fails over.
-      Any recovery dial > 0 makes it a full failover target (clients of this sandbox are all
-      "near" the primary region, so its own dial does not scale that share further).
+    * recovery 0: the recovery group gets no share of the normal traffic, but it still takes the
+      failover: "for this failover, Global Accelerator ignores the traffic dial setting. So if,
+      for example, an endpoint group has a traffic dial set to zero, Global Accelerator still
+      includes that endpoint group in the failover attempt" (docs.aws.amazon.com/
+      global-accelerator/latest/dg/about-endpoints-endpoint-weights.unhealthy-endpoints.html).
+
+    Endpoint weights (``EndpointConfiguration.Weight``): GA fails over only "to a healthy endpoint
+    with a weight greater than zero in another endpoint group" (same page), so a recovery ALB of
+    weight 0 is never a failover target, and a primary ALB of weight 0 takes no traffic. With no
+    healthy weighted endpoint GA fails open to a random endpoint nearby: not modelled, the
+    router answers 503 (pessimistic).
 
     ``health_checks=False`` (variant "no-router-health") never checks the ALBs: the primary stays
     preferred however broken it is, so only a dial change moves traffic.
@@ -108,7 +117,7 @@ class GlobalRouter(_HAProxyProcess):
     def add_service(self, name: str, primary_region: str, primary_port: int, recovery_region: str,
                     recovery_port: int, health: HealthCheck, *, port: int | None = None,
                     dns_ttl_s: float | None = None, recovery_health: HealthCheck | None = None,
-                    dials: Mapping[str, float] | None = None) -> int:
+                    dials: Mapping[str, float] | None = None, weights: Mapping[str, int] | None = None) -> int:
         """Declare a service before start(); return the port its frontend will listen on."""
         with self._lock:
             if self._started:
@@ -136,7 +145,12 @@ class GlobalRouter(_HAProxyProcess):
                            health, port=port if port is not None else free_port(),
                            fixed_port=port is not None, dials={r: float(p) for r, p in start.items()},
                            dns_ttl_s=dns_ttl_s, dns_answer=primary_region, dns_effective=primary_region,
-                           recovery_health=recovery_health)
+                           recovery_health=recovery_health,
+                           weights={primary_region: 128, recovery_region: 128, **(weights or {})})
+            for region, w in svc.weights.items():
+                if not 0 <= int(w) <= 255:
+                    raise ConfigError(f"endpoint weight {w!r} of {name}/{region} out of range", field="weight",
+                                      hint="0 to 255")
             self._services[name] = svc
             return svc.port
 
@@ -224,6 +238,21 @@ backend {s.backend}
             if self._started:
                 self._apply_dials(s)
 
+    def set_endpoint_weight(self, service: str, region: str, weight: int) -> None:
+        """GA endpoint weight of a region's ALB (0-255), applied at once; 0 takes it out of routing."""
+        with self._lock:
+            s = self._svc(service)
+            if region not in s.weights:
+                raise ConfigError(f"service {service!r} has no region {region!r}", field="region")
+            if not 0 <= int(weight) <= 255:
+                raise ConfigError(f"endpoint weight {weight!r} out of range", field="weight", hint="0 to 255")
+            s.weights[region] = int(weight)
+            if self._started:
+                self._apply_dials(s)
+
+    def endpoint_weight(self, service: str, region: str) -> int:
+        return self._svc(service).weights[region]
+
     def dns_ttl(self, service: str) -> float | None:
         """Seconds clients keep a Route 53 answer (None: not a Route 53 service)."""
         return self._svc(service).dns_ttl_s
@@ -284,10 +313,10 @@ backend {s.backend}
                         f"set server {be}/{on} state ready", f"set server {be}/{off} state drain"):
                 rt.execute(cmd)
             return
-        p, r = s.dials[s.primary_region], s.dials[s.recovery_region]
+        p, r, wr = self._effective_dial(s), s.dials[s.recovery_region], s.weights[s.recovery_region]
         be = s.backend
         cmds: list[str] = []
-        split = 0.0 < p < 100.0 and r > 0.0
+        split = 0.0 < p < 100.0 and r > 0.0 and wr > 0
         if split:
             cmds += [f"set weight {be}/{self.SPLIT} {max(1, round(100 - p))}",
                      f"set server {be}/{self.SPLIT} state ready"]
@@ -298,9 +327,20 @@ backend {s.backend}
                      f"set server {be}/{self.PRIMARY} state ready"]
         else:
             cmds.append(f"set server {be}/{self.PRIMARY} state drain")
-        cmds.append(f"set server {be}/{self.RECOVERY} state " + ("ready" if r > 0.0 else "drain"))
+        # the failover target whatever its dial, as long as its endpoint has a weight (with every
+        # dial at 0 no group is chosen at all: nothing, the pessimistic reading)
+        cmds.append(f"set server {be}/{self.RECOVERY} state " + ("ready" if self._recovery_eligible(s) else "drain"))
         for cmd in cmds:
             rt.execute(cmd)
+
+    def _recovery_eligible(self, s: _Service) -> bool:
+        every_dial_zero = self._effective_dial(s) == 0.0 and s.dials[s.recovery_region] == 0.0
+        return s.weights[s.recovery_region] > 0 and not every_dial_zero
+
+    @staticmethod
+    def _effective_dial(s: _Service) -> float:
+        """The primary group's dial, 0 when its only endpoint has weight 0 (it takes nothing)."""
+        return s.dials[s.primary_region] if s.weights[s.primary_region] > 0 else 0.0
 
     def server_states(self, service: str) -> dict[str, RouterServerState]:
         """Per region, the router's view of that region's ALB (status, health, dial, weight)."""
@@ -328,14 +368,15 @@ backend {s.backend}
     def _split(self, s: _Service, states: dict[str, RouterServerState]) -> dict[str, float]:
         if s.dns_ttl_s is not None:     # Route 53: only the region clients resolve to, if it answers
             return {s.dns_effective: 1.0} if states[s.dns_effective].healthy else {}
-        p_ok = states[s.primary_region].healthy and s.dials[s.primary_region] > 0
-        r_ok = states[s.recovery_region].healthy and s.dials[s.recovery_region] > 0
-        if p_ok and r_ok and s.dials[s.primary_region] < 100:
-            share = s.dials[s.primary_region] / 100.0
+        p = self._effective_dial(s)
+        p_ok = states[s.primary_region].healthy and p > 0
+        r_ok = states[s.recovery_region].healthy and self._recovery_eligible(s)
+        if p_ok and r_ok and p < 100 and s.dials[s.recovery_region] > 0:
+            share = p / 100.0
             return {s.primary_region: share, s.recovery_region: 1.0 - share}
         if p_ok:
             return {s.primary_region: 1.0}
-        if r_ok:
+        if r_ok:  # failover: the recovery group's dial is ignored
             return {s.recovery_region: 1.0}
         return {}
 
