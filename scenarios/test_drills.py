@@ -27,6 +27,9 @@ def test_drill(scenario: Scenario, gameday_target: Any, gameday_run: Any) -> Non
 
     if not scenario.runs_on(gameday_target.kind):
         pytest.skip(f"{scenario.name} runs only on {', '.join(scenario.targets)}")
+    if gameday_target.dry_run:
+        print(gameday_target.preview(scenario))
+        pytest.skip(f"dry run: {scenario.name} previewed, nothing changed")
     report.label_scenario(scenario, target=gameday_target.kind, timing=gameday_target.timing)
     run_dir = gameday_run.root / "drills" / scenario.name
     result = drill_scenario(scenario, gameday_target, run_dir, phase=report.phase,

@@ -57,8 +57,10 @@ def _state(args: Any) -> Path:
 
 
 def _sandbox_up(args: Any) -> int:
+    from gameday.guard.inputs import check_sandbox_up
     from gameday.sandbox import client
 
+    check_sandbox_up(_state(args), tuple(args.variant), args.link_delay_ms, args.timing)
     ep = client.up(_state(args), timing=args.timing, variants=tuple(args.variant),
                    link_delay_ms=args.link_delay_ms, routing_mode=args.routing_mode,
                    var_files=tuple(args.var_file), tf_vars=tuple(args.var),
@@ -151,9 +153,14 @@ def format_status(st: dict[str, Any]) -> str:
 
 
 def _sandbox_events(args: Any) -> int:
+    from gameday.errors import ConfigError
     from gameday.sandbox.events import read_events
 
-    for e in read_events(_state(args) / "events.jsonl", args.kind):
+    path = _state(args) / "events.jsonl"
+    if not path.exists():
+        raise ConfigError("no sandbox event log here", file=str(path), field="--state-dir",
+                          hint="start one with 'gameday sandbox up' (or pass the --state-dir it used)")
+    for e in read_events(path, args.kind):
         print(json.dumps(e))
     return 0
 
@@ -169,10 +176,13 @@ def _optional(module: str) -> Registrar | None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    ap = argparse.ArgumentParser(prog="gameday", description="Chaos and disaster-recovery drills for a "
+    from gameday.guard.inputs import OneLineParser
+
+    ap = OneLineParser(prog="gameday", description="Chaos and disaster-recovery drills for a "
                                  "two-region AWS system, or its local sandbox.")
     sub = ap.add_subparsers(dest="command", required=True)
-    for module in ("gameday.provision.cli", "gameday.drill.cli", "gameday.report_cli", "gameday.gameday.cli"):
+    for module in ("gameday.provision.cli", "gameday.drill.cli", "gameday.report_cli", "gameday.gameday.cli",
+                   "gameday.guard.experiment_cli"):
         reg = _optional(module)
         if reg is not None:
             reg(sub)

@@ -41,6 +41,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                          "running; default: a fresh sandbox per worker")
     group.addoption("--aws-topology", default=None, metavar="FILE",
                     help="with --target aws: the Topology JSON written by 'gameday provision up --target aws'")
+    group.addoption("--dry-run", action="store_true", default=False,
+                    help="print what each drill's experiment would touch (read-only describe calls), run nothing")
+    group.addoption("--confirm-account", default=None, metavar="ACCOUNT",
+                    help="with --target aws: confirm destructive drills against this account id (no prompt in "
+                         "pytest); the gameday config's allow-lists still apply")
     group.addoption("--sandbox-var-file", action="append", default=None, metavar="FILE",
                     help="terraform .tfvars applied to the drill sandboxes (repeatable, e.g. "
                          "provision/terraform/examples/single-az.tfvars); default: $GAMEDAY_SANDBOX_VAR_FILES "
@@ -81,6 +86,14 @@ def pytest_configure(config: pytest.Config) -> None:
         if config.getoption(opt) not in allowed:
             raise pytest.UsageError(f"{opt} (or {env}) is {config.getoption(opt)!r}: use one of {', '.join(allowed)}")
     _check_sandbox_var_files(config)
+    reuse = config.getoption("--reuse-sandbox")
+    if reuse and not (Path(reuse) / "endpoints.json").is_file():
+        raise pytest.UsageError(f"--reuse-sandbox (or GAMEDAY_REUSE_SANDBOX) {reuse}: no running sandbox there "
+                                "(no endpoints.json); start one with 'gameday sandbox up --state-dir DIR'")
+    if config.getoption("--confirm-account"):
+        from gameday.guard.guardrails import ENV_CONFIRM
+
+        os.environ[ENV_CONFIRM] = str(config.getoption("--confirm-account"))
     target = config.getoption("--target")
     workers = getattr(config.option, "numprocesses", None)
     if target == "aws":
@@ -122,6 +135,11 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     wanted = set(config.getoption("--scenario"))
     if not wanted:
         return
+    known = {getattr(n, "name", n) for item in items if item.get_closest_marker("drill") is not None
+             for n in [getattr(getattr(item, "callspec", None), "params", {}).get("scenario")] if n is not None}
+    if known and wanted - known:
+        raise pytest.UsageError(f"--scenario {', '.join(sorted(wanted - known))}: no such scenario; "
+                                f"use one of: {', '.join(sorted(known))}")
     keep, drop = [], []
     for item in items:
         callspec = getattr(item, "callspec", None)
@@ -196,6 +214,19 @@ class DrillTarget:
         self.password = password
         self.dirty = False
         self.used = False
+        self.dry_run = False  # --dry-run: preview each drill's experiment, run nothing
+
+    def preview(self, scenario: Any) -> str:
+        """What the scenario's experiment would touch on this target, resolved read-only (``--dry-run``)."""
+        from gameday.drill.runner import chaos_env
+        from gameday.guard.hooks import guard_experiment
+        from gameday.guard.plan import format_plan
+
+        env = chaos_env(self.endpoints, self.topology, self.password, dict(scenario.experiment_config))
+        if self.kind == "aws":
+            env = {**os.environ, **{k: v for k, v in env.items() if not k.startswith("AWS_")}}
+        plan = guard_experiment(scenario.experiment_path, env, target=self.kind, dry_run=True) or []
+        return format_plan(plan, f"drill {scenario.name} ({scenario.experiment}) on {self.kind}")
 
     def mark_dirty(self) -> None:
         self.dirty = True
@@ -246,12 +277,23 @@ def gameday_target(request: pytest.FixtureRequest) -> Iterator[DrillTarget]:
         from gameday.target import Endpoints
 
         topo = Topology.load(request.config.getoption("--aws-topology"))
-        yield DrillTarget("aws", timing, None, Endpoints.for_aws(topo), topo, os.environ.get("GAMEDAY_DB_PASSWORD"))
+        from gameday.guard.config import load_config
+        from gameday.guard.guardrails import NO_IMDS, preflight
+
+        # before any drill: credentials, STS identity and regions on the config's allow-lists
+        env = {**os.environ, **NO_IMDS}
+        preflight(load_config(required=True), env, [topo.primary_region, topo.recovery_region],  # type: ignore[arg-type]
+                  "drills --target aws")
+        target = DrillTarget("aws", timing, None, Endpoints.for_aws(topo), topo, os.environ.get("GAMEDAY_DB_PASSWORD"))
+        target.dry_run = bool(request.config.getoption("--dry-run"))
+        yield target
         return
     sandbox = request.getfixturevalue("gameday_sandbox")
     state = Path(sandbox.state_dir)
     topo, password = _sandbox_topology(state)
-    yield DrillTarget("sandbox", timing, state, sandbox, topo, password)
+    target = DrillTarget("sandbox", timing, state, sandbox, topo, password)
+    target.dry_run = bool(request.config.getoption("--dry-run"))
+    yield target
 
 
 class DrillRun:

@@ -68,6 +68,10 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
                            help="seconds allowed per terraform command (default 1800)")
             p.add_argument("-v", "--verbose", action="store_true", help="print every terraform event")
         if name == "up":
+            p.add_argument("--config", default=None, metavar="FILE",
+                           help="gameday config (account/region allow-lists); default $GAMEDAY_CONFIG or "
+                                "~/.gameday/config.yaml; required for --target aws")
+            p.add_argument("--yes", action="store_true", help="confirm changing the AWS account without typing it")
             p.add_argument("--create-timeout", default=DEFAULT_CREATE_TIMEOUT,
                            help="sandbox only: short create timeout of slow resources, converged by "
                                 f"untaint + re-apply (default {DEFAULT_CREATE_TIMEOUT})")
@@ -221,6 +225,7 @@ def make_runner(args: argparse.Namespace, state: Path, *, for_destroy: bool = Fa
                                        "(kept out of argv and logs)")
             pw = "destroy-does-not-use-the-password"
         vars_["db_password"] = Secret(pw)
+        env["AWS_EC2_METADATA_DISABLED"] = "true"  # no silent credentials from an EC2 host's metadata
     var_files = list(getattr(args, "var_file", []) or [])
     for f in var_files:
         if not Path(f).is_file():
@@ -240,8 +245,13 @@ def _write_sandbox_override(runner: TerraformRunner, url: str) -> None:
 
 
 def cmd_up(args: argparse.Namespace) -> int:
+    from gameday.guard.provision import check_provision_inputs, guard_provision
+
     state = state_dir(args.state_dir)
     target = args.target
+    check_provision_inputs(args)  # bad input: nothing started
+    if target == "aws":
+        guard_provision(args)  # credentials, STS identity, allow-lists, consent: before terraform
     cp: ControlPlaneInfo | None = None
     if target == "sandbox":
         cp = read_controlplane(state)
@@ -250,6 +260,12 @@ def cmd_up(args: argparse.Namespace) -> int:
             print(f"control plane started at {cp.url} (pid {cp.pid})", file=sys.stderr)
         else:
             print(f"using control plane at {cp.url}", file=sys.stderr)
+        try:
+            guard_provision(args, endpoint_url=cp.url, extra_env=SANDBOX_ENV)  # when the config asks for it
+        except BaseException:
+            if cp.fresh:
+                stop_controlplane(state)  # a refusal leaves nothing running
+            raise
     runner = make_runner(args, state)
     if cp is not None:
         if cp.fresh:

@@ -200,6 +200,7 @@ resource "aws_launch_template" "this" {
     resource_type = "instance"
     tags = {
       Name              = local.name
+      "gameday:stack"   = var.name_prefix # the guardrails' scope tag (default_tags skip ASG launches)
       "gameday:service" = var.service
       "gameday:region"  = var.region
     }
@@ -270,6 +271,15 @@ resource "aws_autoscaling_group" "this" {
   tag {
     key                 = "gameday:service"
     value               = var.service
+    propagate_at_launch = true
+  }
+
+  # default_tags reach "all resources except Auto Scaling Groups"
+  # (https://hashicorp.com/blog/default-tags-in-the-terraform-aws-provider): the guardrails'
+  # scope tag must be on the group and on the instances it launches
+  tag {
+    key                 = "gameday:stack"
+    value               = var.name_prefix
     propagate_at_launch = true
   }
 }
