@@ -182,7 +182,7 @@ def build_parser() -> argparse.ArgumentParser:
                                  "two-region AWS system, or its local sandbox.")
     sub = ap.add_subparsers(dest="command", required=True)
     for module in ("gameday.provision.cli", "gameday.drill.cli", "gameday.report_cli", "gameday.gameday.cli",
-                   "gameday.guard.experiment_cli"):
+                   "gameday.guard.experiment_cli", "gameday.safety.abort_cli"):
         reg = _optional(module)
         if reg is not None:
             reg(sub)

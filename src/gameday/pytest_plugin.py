@@ -315,7 +315,8 @@ class DrillRun:
         self.results.append(ScenarioResult(
             scenario=scenario.name, fault=scenario.fault, verdicts=tuple(result.verdicts) if result else (),
             error=error, target=target.kind, timing=target.timing, duration_s=round(seconds, 1),
-            measurements=measurements, inconclusive=getattr(result, "inconclusive_message", None)))
+            measurements=measurements, inconclusive=getattr(result, "inconclusive_message", None),
+            halted=getattr(result, "halted_message", None)))
         secrets = (target.password,) if target.password else ()
         meta: dict[str, Any] = {"target": self.target, "timing": self.timing}
         var_files = list(getattr(target.endpoints, "var_files", None) or [])

@@ -35,11 +35,13 @@ VERDICT_PASS = "PASS"
 VERDICT_FAIL = "FAIL"    # an SLO was breached: the system under test failed
 VERDICT_ERROR = "ERROR"  # the drill could not run: harness or infrastructure problem
 VERDICT_INCONCLUSIVE = "INCONCLUSIVE"  # the host was starved during the fault: no verdict either way
+VERDICT_HALTED = "HALTED"  # a stop condition tripped: the method was stopped, rollbacks ran (a failure)
 
 CATEGORY_SLO = "SLO breach"
 CATEGORY_HARNESS = "Harness/infrastructure error"
 CATEGORY_OTHER_ASSERTION = "Failed check (not an SLO)"
 CATEGORY_INFRA = "Infrastructure"  # INCONCLUSIVE drills: pytest skips them with the starvation figure
+CATEGORY_HALTED = "Stop condition (HALTED)"  # a guard tripped: the test fails with "HALTED: ..."
 
 _TYPES: dict[str, tuple[str, str]] = {
     ".json": ("application/json", "json"), ".jsonl": ("application/x-ndjson", "jsonl"),
@@ -205,6 +207,7 @@ def categories() -> list[dict[str, Any]]:
     inconclusive = re.escape(INCONCLUSIVE_PREFIX)
     return [
         # [\s\S] instead of flags: allure 2 (Java, whole-string match) and 3 (JS, search) agree on it.
+        {"name": CATEGORY_HALTED, "matchedStatuses": ["failed"], "messageRegex": r"[\s\S]*HALTED: [\s\S]*"},
         {"name": CATEGORY_SLO, "matchedStatuses": ["failed"], "messageRegex": rf"[\s\S]*{slo}[\s\S]*"},
         {"name": CATEGORY_HARNESS, "matchedStatuses": ["broken"]},
         {"name": CATEGORY_OTHER_ASSERTION, "matchedStatuses": ["failed"]},
@@ -236,11 +239,14 @@ class ScenarioResult:
     duration_s: float | None = None
     measurements: Mapping[str, Any] = field(default_factory=dict)  # extra key figures to show
     inconclusive: str | None = None      # the starvation figure when the host could not keep up
+    halted: str | None = None            # which stop condition tripped, with its figure
 
     @property
     def verdict(self) -> str:
         if self.error:
             return VERDICT_ERROR
+        if self.halted:
+            return VERDICT_HALTED
         if self.inconclusive:
             return VERDICT_INCONCLUSIVE  # whatever the SLOs said: a stalled host fakes and hides outages
         if not self.verdicts:
@@ -251,6 +257,8 @@ class ScenarioResult:
         """The starvation figure, else failed SLOs (their messages), else the given measurements, else a count."""
         if self.error:
             return self.error.strip().splitlines()[0] if self.error.strip() else "error"
+        if self.halted:
+            return self.halted
         if self.inconclusive:
             return self.inconclusive
         bad = [v.message for v in self.verdicts if not v.passed]
@@ -265,7 +273,7 @@ class ScenarioResult:
     def to_dict(self) -> dict[str, Any]:
         return {"scenario": self.scenario, "fault": self.fault, "verdict": self.verdict,
                 "target": self.target, "timing": self.timing, "duration_s": self.duration_s,
-                "error": self.error, "inconclusive": self.inconclusive,
+                "error": self.error, "inconclusive": self.inconclusive, "halted": self.halted,
                 "measurements": dict(self.measurements), "key_measurements": self.key_measurements(),
                 "slos": [v.to_dict() for v in self.verdicts]}
 
@@ -287,7 +295,7 @@ def overall_verdict(results: Sequence[ScenarioResult]) -> str:
     verdicts = {r.verdict for r in results}
     if not results or VERDICT_ERROR in verdicts:
         return VERDICT_ERROR
-    for v in (VERDICT_FAIL, VERDICT_INCONCLUSIVE):
+    for v in (VERDICT_HALTED, VERDICT_FAIL, VERDICT_INCONCLUSIVE):
         if v in verdicts:
             return v
     return VERDICT_PASS
@@ -327,6 +335,9 @@ def write_summary(run_dir: str | os.PathLike[str], scenario_results: Sequence[Sc
         if r.error:
             md += ["Harness/infrastructure error (not an SLO verdict):", "",
                    "```", r.error.strip(), "```", ""]
+        if r.halted:
+            md += ["Stopped by a stop condition (the method was stopped and rolled back; SLOs not judged):", "",
+                   f"> {r.halted}", ""]
         if r.inconclusive:
             md += ["Host starved during the fault: no verdict (the SLOs below were measured, not judged):", "",
                    f"> {r.inconclusive}", ""]

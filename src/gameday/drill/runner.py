@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 import sys
 import time
 import urllib.error
@@ -43,10 +42,16 @@ class DrillResult:
     verdicts: list[Any] = field(default_factory=list)
     chaos_status: str = "unknown"
     starvation: Any = None  # gameday.drill.starvation.Starvation
+    halted: Any = None  # gameday.safety.guard.Trip: a stop condition stopped the method (verdict HALTED)
 
     @property
     def passed(self) -> bool:
-        return all(v.passed for v in self.verdicts)
+        return self.halted is None and all(v.passed for v in self.verdicts)
+
+    @property
+    def halted_message(self) -> str | None:
+        """``HALTED: stop condition ... tripped: <figure>`` (a failed test: the system broke a guard)."""
+        return None if self.halted is None else f"HALTED: {self.halted.message()}; rollbacks ran"
 
     @property
     def inconclusive(self) -> bool:
@@ -63,6 +68,8 @@ class DrillResult:
 
     @property
     def verdict(self) -> str:
+        if self.halted is not None:
+            return "HALTED"
         if self.inconclusive:
             return "INCONCLUSIVE"
         return "PASS" if self.passed else "FAIL"
@@ -118,12 +125,10 @@ def run_experiment(name: str, run_dir: Path, env: dict[str, str], timeout: float
     log = run_dir / "chaos.log"
     argv = [sys.executable, "-m", "chaostoolkit", "--log-file", str(log), "run", "--journal-path", str(journal),
             "--rollback-strategy", "always", str(path)]
-    with open(run_dir / "chaos-stdout.log", "wb") as out:
-        try:
-            subprocess.run(argv, env=env, stdout=out, stderr=subprocess.STDOUT, timeout=timeout, check=False,
-                           cwd=str(REPO_ROOT))
-        except subprocess.TimeoutExpired as exc:
-            raise DrillError(f"chaos run {name} did not finish within {timeout:.0f} s") from exc
+    from gameday.safety.harness import chaos_subprocess
+
+    # own session, undo-log control, interrupt -> its rollbacks (gameday.safety.harness)
+    chaos_subprocess(argv, env, run_dir, timeout, cwd=str(REPO_ROOT))
     try:
         data: dict[str, Any] = json.loads(journal.read_text())
     except (OSError, json.JSONDecodeError) as exc:
@@ -190,7 +195,20 @@ def read_back(url: str, ids: list[str], timeout: float = 5.0, attempts: int = 20
 
 def run_drill(scenario: Any, endpoints: Endpoints, topology: Any, run_dir: Path, *, timing: str = "fast",
               password: str | None = None, phase: Any = None) -> DrillResult:
-    """Run one scenario against a target; raises DrillError for harness failures, never for SLOs."""
+    """Run one scenario against a target; raises DrillError for harness failures, never for SLOs.
+
+    Whatever ends it (normal exit, error, SIGINT/SIGTERM, a stop condition), the injected faults
+    are undone and steady state is checked (``gameday.safety.harness.DrillSafety``).
+    """
+    from gameday.safety.harness import DrillSafety
+
+    run_dir.mkdir(parents=True, exist_ok=True)
+    with DrillSafety(run_dir, endpoints, password=password) as safety:
+        return _run_drill(scenario, endpoints, topology, run_dir, timing, password, phase, safety)
+
+
+def _run_drill(scenario: Any, endpoints: Endpoints, topology: Any, run_dir: Path, timing: str,
+               password: str | None, phase: Any, safety: Any) -> DrillResult:
     from contextlib import nullcontext
 
     from gameday.analysis.report import summarise
@@ -215,11 +233,16 @@ def run_drill(scenario: Any, endpoints: Endpoints, topology: Any, run_dir: Path,
             # recovers fails its SLOs instead of timing the chaos run out (a harness error)
             extra.setdefault("gameday_timeout_s", round(max(10.0, (load.duration_s - load.warmup_s) / 3), 1))
             env = chaos_env(endpoints, topology, password, extra)
+            safety.watch(getattr(scenario, "stop_conditions", ()), runner.requests_path)
             journal = run_experiment(scenario.experiment, run_dir, env, timeout=load.duration_s)
         with step("recovery"):
-            time.sleep(load.settle_s)
+            time.sleep(load.settle_s if safety.halted is None else 0.0)
     finally:
         load_result = runner.stop()
+    if safety.halted is not None:
+        from gameday.safety.harness import halted_result
+
+        return halted_result(scenario, run_dir, journal, safety)
     fault_start, fault_end = fault_window(journal)
     check_injected(journal)
     with step("verification"):

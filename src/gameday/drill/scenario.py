@@ -30,6 +30,7 @@ import yaml
 from jsonschema.exceptions import ValidationError
 
 from gameday.errors import ConfigError
+from gameday.safety.guard import parse_conditions
 
 TIMINGS = ("fast", "aws")
 TARGETS = ("sandbox", "aws")
@@ -121,6 +122,7 @@ class Scenario:
     path: Path | None = None
     # (timing, routing mode) -> SLOs, for routing modes whose derived budgets differ from the default's
     slos_by_routing: Mapping[tuple[str, str], Slos] = field(default_factory=dict)
+    stop_conditions: tuple[Any, ...] = ()  # gameday.safety.guard.StopCondition, judged live during the method
 
     def runs_on(self, target: str) -> bool:
         """Whether the drill applies to a target (a sandbox-only fault cannot be injected in AWS)."""
@@ -466,6 +468,7 @@ def load_scenario(path: str | os.PathLike[str], *, root: str | os.PathLike[str] 
         tags=tuple(data.get("tags") or ()),
         targets=tuple(data.get("targets") or TARGETS),
         path=p,
+        stop_conditions=parse_conditions(data.get("stop_conditions"), str(p)),
     )
     _check_semantics(scenario, p, {t: f"slos_by_timing.{t}" for t in overrides})
     return scenario

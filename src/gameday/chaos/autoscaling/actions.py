@@ -10,7 +10,8 @@ from typing import Any
 
 from chaoslib.types import Configuration, Secrets
 
-from gameday.chaos._common import ActivityFailed, client
+from gameday.chaos import _undo
+from gameday.chaos._common import ActivityFailed, client, region_of
 
 __all__ = ["restore_desired_capacity", "set_desired_capacity"]
 
@@ -31,6 +32,11 @@ def set_desired_capacity(asg_name: str, desired_capacity: int, region: str | Non
     asg = client("autoscaling", configuration, secrets, region=region)
     group = _group(asg, asg_name)
     tags = {t["Key"]: t["Value"] for t in group.get("Tags", [])}
+    _undo.before("set_desired_capacity", f"asg:{asg_name}",
+                 {"kind": "asg_sizes", "region": region_of(configuration, region), "asg_name": asg_name,
+                  "min_size": int(tags.get(PREV_MIN, group["MinSize"])), "max_size": int(group["MaxSize"]),
+                  "desired_capacity": int(tags.get(PREV_DESIRED, group["DesiredCapacity"]))},
+                 what=f"desired capacity {desired_capacity}", region=region_of(configuration, region))
     if PREV_DESIRED not in tags:  # keep the first (pre-fault) sizes if called twice
         asg.create_or_update_tags(Tags=[
             {"ResourceId": asg_name, "ResourceType": "auto-scaling-group", "Key": key, "Value": str(value),
@@ -56,6 +62,7 @@ def restore_desired_capacity(asg_name: str, default_capacity: int | None = None,
     else:
         raise ActivityFailed(f"{asg_name} has no remembered capacity and no default_capacity was given")
     asg.update_auto_scaling_group(AutoScalingGroupName=asg_name, MinSize=min_size, DesiredCapacity=desired)
+    _undo.done("asg_sizes", "rollback: restore_desired_capacity", asg_name=asg_name)
     remembered = [k for k in (PREV_DESIRED, PREV_MIN) if k in tags]
     if remembered:
         asg.delete_tags(Tags=[{"ResourceId": asg_name, "ResourceType": "auto-scaling-group", "Key": k}

@@ -7,6 +7,7 @@ from typing import Any
 
 from chaoslib.types import Configuration, Secrets
 
+from gameday.chaos import _undo
 from gameday.chaos._common import ActivityFailed, client
 from gameday.chaos.database._conn import connect, scalar
 from gameday.chaos.database.probes import db_instance_status, is_writable, replication_healthy
@@ -61,6 +62,11 @@ def promote_read_replica(db_instance_identifier: str, region: str | None = None,
                          configuration: Configuration = None, secrets: Secrets = None) -> dict[str, Any]:
     """Promote an RDS read replica to a standalone primary (RDS PromoteReadReplica in region); one-way."""
     rds = client("rds", configuration, secrets, region=region)
+    # AWS cannot undo a promotion ("you can't convert the instance back into a read replica"): the undo
+    # is a controlled re-seed of the steady state (the sandbox's reset; on AWS a runbook, see replay.py)
+    _undo.before("promote_read_replica", f"rds:{db_instance_identifier}",
+                 {"kind": "reseed", "region": region, "db_instance_identifier": db_instance_identifier},
+                 what="read replica promoted to a standalone primary (one-way)", region=region)
     try:
         inst = rds.promote_read_replica(DBInstanceIdentifier=db_instance_identifier)["DBInstance"]
     except Exception as exc:

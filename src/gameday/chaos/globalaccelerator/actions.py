@@ -6,6 +6,7 @@ from typing import Any
 
 from chaoslib.types import Configuration, Secrets
 
+from gameday.chaos import _undo
 from gameday.chaos._common import ActivityFailed
 from gameday.chaos.globalaccelerator._api import endpoint_groups, ga_client
 
@@ -16,6 +17,11 @@ def _set(ga: Any, arn: str, pct: float) -> dict[str, Any]:
     if not 0 <= float(pct) <= 100:
         raise ActivityFailed(f"traffic_dial_percentage must be within 0..100, got {pct}")
     before = ga.describe_endpoint_group(EndpointGroupArn=arn)["EndpointGroup"]
+    previous = float(before.get("TrafficDialPercentage", 100.0))
+    if previous != float(pct):  # undo: UpdateEndpointGroup back to the old dial
+        _undo.before("set_traffic_dial", arn, {"kind": "ga_dial", "endpoint_group_arn": arn,
+                                               "traffic_dial_percentage": previous},
+                     what=f"traffic dial {previous:g} -> {float(pct):g}", region=before.get("EndpointGroupRegion"))
     after = ga.update_endpoint_group(EndpointGroupArn=arn, TrafficDialPercentage=float(pct))["EndpointGroup"]
     return {"endpoint_group_arn": arn, "region": after.get("EndpointGroupRegion"),
             "previous": float(before.get("TrafficDialPercentage", 100.0)),
@@ -47,5 +53,8 @@ def restore_service(listener_arn: str | None = None, accelerator_arn: str | None
                     secrets: Secrets = None) -> list[dict[str, Any]]:
     """Put every endpoint group of a service back to traffic_dial_percentage (the design's 100)."""
     ga = ga_client(configuration, secrets)
-    return [_set(ga, g["EndpointGroupArn"], traffic_dial_percentage)
-            for g in endpoint_groups(ga, listener_arn, accelerator_arn)]
+    out = [_set(ga, g["EndpointGroupArn"], traffic_dial_percentage)
+           for g in endpoint_groups(ga, listener_arn, accelerator_arn)]
+    for g in out:
+        _undo.done("ga_dial", "rollback: restore_service", endpoint_group_arn=g["endpoint_group_arn"])
+    return out

@@ -8,6 +8,7 @@ import uuid
 from collections.abc import Mapping
 from typing import Any
 
+from gameday.chaos import _undo
 from gameday.chaos._common import SANDBOX_ACCOUNT, ActivityFailed, client
 
 REGION_TAG = "gameday:region"
@@ -55,6 +56,9 @@ def start(fault: str, region: str, action_id: str, parameters: dict[str, str], t
     """Create a tagged template for one FIS action in ``region`` and start it; return the experiment."""
     fis = client("fis", configuration, secrets, region=region)
     tags = {REGION_TAG: region, FAULT_TAG: fault}
+    # undo: StopExperiment (by id once known, else every active experiment with these tags)
+    entry = _undo.before(fault, f"fis:{region}:{fault}", {"kind": "fis_stop", "region": region, "fault": fault},
+                         what=f"FIS {action_id} in {region}", region=region)
     try:
         template = fis.create_experiment_template(
             clientToken=str(uuid.uuid4()),
@@ -72,6 +76,7 @@ def start(fault: str, region: str, action_id: str, parameters: dict[str, str], t
         raise
     except Exception as exc:
         raise ActivityFailed(f"FIS could not start {fault} in {region}: {exc}") from exc
+    _undo.after(entry, experiment_id=experiment["id"], template_id=template["id"])
     return {"experiment_id": experiment["id"], "template_id": template["id"], "region": region,
             "fault": fault, "action": action_id, "parameters": parameters,
             "state": experiment.get("state", {}).get("status")}
@@ -103,4 +108,5 @@ def stop(fault: str, region: str, configuration: Mapping[str, Any] | None,
     for tid in sorted(t for t in templates if t):
         with contextlib.suppress(Exception):
             fis.delete_experiment_template(id=tid)
+    _undo.done("fis_stop", f"rollback: stop {fault} in {region}", region=region, fault=fault)
     return stopped

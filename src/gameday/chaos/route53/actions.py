@@ -6,6 +6,7 @@ from typing import Any
 
 from chaoslib.types import Configuration, Secrets
 
+from gameday.chaos import _undo
 from gameday.chaos._common import ActivityFailed, client
 
 __all__ = ["fail_over_service", "restore_service", "set_health_check_inverted"]
@@ -23,7 +24,14 @@ def _set(r53: Any, health_check_id: str, inverted: bool) -> dict[str, Any]:
         before = r53.get_health_check(HealthCheckId=health_check_id)["HealthCheck"]
     except r53.exceptions.NoSuchHealthCheck as exc:
         raise ActivityFailed(f"no Route 53 health check {health_check_id!r}") from exc
+    previous = bool(before.get("HealthCheckConfig", {}).get("Inverted", False))
+    if inverted and not previous:  # undo: UpdateHealthCheck Inverted=false
+        _undo.before("invert_health_check", f"route53-health-check:{health_check_id}",
+                     {"kind": "r53_health_check", "health_check_id": health_check_id, "inverted": previous},
+                     what="health check inverted")
     r53.update_health_check(HealthCheckId=health_check_id, Inverted=inverted)
+    if not inverted:
+        _undo.done("r53_health_check", "rollback: health check not inverted", health_check_id=health_check_id)
     return {"health_check_id": health_check_id,
             "previous_inverted": bool(before.get("HealthCheckConfig", {}).get("Inverted", False)),
             "inverted": inverted}

@@ -13,6 +13,7 @@ from typing import Any
 
 from chaoslib.types import Configuration, Secrets
 
+from gameday.chaos import _undo
 from gameday.chaos._common import ActivityFailed
 from gameday.chaos.database._conn import connect, resolve
 
@@ -59,6 +60,10 @@ def crash_primary_db(endpoint: str = "writer", configuration: Configuration = No
     if "postgres" not in name and "postmaster" not in name:
         raise ActivityFailed(f"parent of the backend is {name!r}, not a PostgreSQL postmaster: refusing")
     victims = [postmaster, *_children(postmaster)]
+    # nothing AWS-side to call back: the database recovers by itself (failover / crash recovery);
+    # the undo waits for it and the sandbox's reset re-seeds what did not come back
+    _undo.before("crash_primary_db", f"db:{endpoint}", {"kind": "db_recover", "endpoint": endpoint},
+                 what="PostgreSQL primary hard-crashed (SIGKILL)")
     try:
         for pid in victims:
             try:
