@@ -7,7 +7,7 @@ TIMING  ?= fast
 WORKERS ?= 2
 STAMP   := $(VENV)/.installed
 
-.PHONY: setup drill test lint fast-tests drills report bench clean
+.PHONY: setup drill test lint fast-tests drills report bench clean gameday
 
 setup: $(STAMP) node_modules/.installed
 	@bash scripts/setup-system.sh
@@ -27,6 +27,10 @@ drill: setup
 	$(PY) -m pytest -m drill --scenario $(SCENARIO) --timing $(TIMING) -p no:randomly -v \
 	  --alluredir reports/allure-results
 	$(PY) -m gameday report --results reports/allure-results --out reports/allure-report || true
+
+# The weekly game day (gamedays/weekly.yaml: every drill) against a fresh local sandbox; history in ~/.gameday
+gameday: setup
+	$(PY) -m gameday run gamedays/weekly.yaml
 
 lint: setup
 	$(VENV)/bin/ruff check src tests loadtests benchmarks scenarios experiments conftest.py

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import pytest
+
+sys.path.insert(0, str(Path(__file__).parent.parent / "app"))
+
+from _pg import pg_private  # noqa: F401  (a throwaway real PostgreSQL, for the history migrations)
 
 
 @pytest.fixture(autouse=True)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -20,10 +19,6 @@ from gameday.gameday.history.store import (
 )
 from gameday.gameday.plan import Compare
 from gameday.gameday.trends import compare_run, worst
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "app"))
-
-from _pg import pg_private  # noqa: E402, F401
 
 T0 = datetime(2025, 1, 6, 5, 0, tzinfo=UTC)
 
@@ -88,7 +83,7 @@ def test_migrations_sqlite(tmp_path: Path) -> None:
     exercise(f"sqlite:///{tmp_path / 'h' / 'history.db'}")
 
 
-def test_migrations_postgresql(pg_private: object) -> None:
+def test_migrations_postgresql(pg_private: object) -> None:  # a real server (tests/app/_pg.py)
     info = pg_private.conninfo()  # type: ignore[attr-defined]
     url = f"postgresql+psycopg://{info['user']}:{info['password']}@{info['host']}:{info['port']}/{info['dbname']}"
     exercise(url)

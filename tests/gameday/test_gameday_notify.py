@@ -92,7 +92,8 @@ def test_client_error_is_not_retried() -> None:
 def test_unreachable_receiver_never_raises() -> None:
     port = free_port()  # nothing listens there
     lines: list[str] = []
-    n = Notifier([Webhook(url=f"http://{LOOPBACK}:{port}/x", retries=2, backoff_s=0.05, timeout_s=1)], echo=lines.append)
+    hook = Webhook(url=f"http://{LOOPBACK}:{port}/x", retries=2, backoff_s=0.05, timeout_s=1)
+    n = Notifier([hook], echo=lines.append)
     n.emit("finish", EVENT)
     assert len(n.deliveries) == 1 and not n.deliveries[0].delivered and n.deliveries[0].attempts == 3
     assert lines and "the game day goes on" in lines[0] and str(port) in lines[0]

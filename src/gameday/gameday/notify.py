@@ -95,7 +95,7 @@ def send(hook: Webhook, event: Mapping[str, Any], *, sleep: Callable[[float], No
         if attempt < hook.retries:
             wait = min(MAX_BACKOFF_S, hook.backoff_s * (2 ** attempt))
             sleep(min(MAX_BACKOFF_S, max(wait, retry_after or 0.0)))
-    log.warning("notification %s to %s failed after %d attempts: %s", kind, host, attempts, detail)
+    log.info("notification %s to %s failed after %d attempts: %s", kind, host, attempts, detail)
     return Delivery(host, kind, False, attempts, detail)
 
 

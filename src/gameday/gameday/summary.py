@@ -93,7 +93,7 @@ def timeline(s: Any) -> list[str]:
     events: list[tuple[float, str]] = []
     for svc, kinds in sorted((r.results.get("rto") or {}).items()):
         for kind, m in sorted((kinds or {}).items()):
-            if not isinstance(m, dict):
+            if kind not in ("read", "write") or not isinstance(m, dict):
                 continue
             first = m.get("time_to_first_error_s")
             if first is not None:
