@@ -303,6 +303,21 @@ USER_COUNT = sum(1 for v in list(globals().values())
                  if isinstance(v, type) and issubclass(v, PacedUser) and v is not PacedUser)
 
 
+@events.init.add_listener
+def _check_options(environment: Any, **_: Any) -> None:
+    """Bad --host / -u: one line and exit 2 before any request (locust would start and journal failures)."""
+    opts = getattr(environment, "parsed_options", None)
+    if opts is None:
+        return
+    host = getattr(opts, "host", None)
+    if (host or _standalone) and not str(host or "").startswith(("http://", "https://")):
+        _fail(f"--host {host!r} is not an http(s) URL; fix: --host http://127.0.0.1:PORT")
+    users = getattr(opts, "num_users", None)
+    if users is not None and int(users) != USER_COUNT:
+        _fail(f"-u/--users {users}: this locustfile runs exactly {USER_COUNT} paced user(s), one per "
+              f"(service, kind); fix: -u {USER_COUNT} (raise GAMEDAY_PROBE_RATE / GAMEDAY_WRITE_RATE for more load)")
+
+
 @events.test_start.add_listener
 def _on_test_start(environment: Any, **_: Any) -> None:
     global JOURNAL, STOPPING, _TEST_STARTED

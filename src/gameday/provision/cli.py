@@ -168,6 +168,7 @@ def sandbox_password(state: Path) -> Secret:
         if value:
             return Secret(value)
     path.parent.mkdir(parents=True, exist_ok=True)
+    path.parent.chmod(0o700)  # the password file: owner-only file in an owner-only directory
     value = "gd-" + secrets.token_urlsafe(24)
     fd = os.open(path, os.O_CREAT | os.O_WRONLY | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w", encoding="utf-8") as fh:

@@ -392,6 +392,7 @@ class TerraformRunner:
         finally:
             if not keep_log:
                 log.unlink(missing_ok=True)
+            self._protect_state()
         code = m.popen.wait()
         self._reap(proc_name)
         result = RunResult(argv, code, events, diags, "\n".join(text_lines), time.monotonic() - started)
@@ -412,6 +413,12 @@ class TerraformRunner:
             time.sleep(0.05)
         if pgid_alive(pgid):
             kill_group(pgid, signal.SIGKILL)
+
+    def _protect_state(self) -> None:
+        """State, its backups and plans hold the database password in clear text: owner-only (0600)."""
+        for p in [*self.work_dir.glob("terraform.tfstate*"), *self.work_dir.glob("*.tfplan")]:
+            with contextlib.suppress(OSError):
+                p.chmod(0o600)
 
     def _reap(self, proc_name: str) -> None:
         m = self.registry.procs.get(proc_name)

@@ -55,6 +55,7 @@ def up(state_dir: Path, *, timing: str = "fast", variants: tuple[str, ...] = (),
         raise SandboxError(f"a sandbox is already running in {state_dir}",)
     clean(state_dir)
     state_dir.mkdir(parents=True, exist_ok=True)
+    state_dir.chmod(0o700)  # secrets.json, the terraform state and the PostgreSQL data live under it
     for stale in ("progress.log", "endpoints.json", "events.jsonl", "daemon.json"):
         (state_dir / stale).unlink(missing_ok=True)
     argv = [sys.executable, "-m", "gameday.sandbox.daemon", "--state-dir", str(state_dir), "--timing", timing,

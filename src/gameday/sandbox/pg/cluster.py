@@ -43,6 +43,7 @@ from __future__ import annotations
 
 import logging
 import os
+import secrets
 import shutil
 import signal
 import tempfile
@@ -93,6 +94,8 @@ class PgCluster(MonitorOps):
         self.primary_region = primary_region
         self.recovery_region = recovery_region
         self.password = Secret(password)
+        # the replication role gets its own random password: it sits in every standby's postgresql.conf
+        self.repl_password = Secret(secrets.token_urlsafe(24))
         self.db_name = db_name
         self.user = user
         self.multi_az = bool(multi_az)

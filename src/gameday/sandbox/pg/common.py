@@ -195,6 +195,7 @@ class ClusterState:
     primary_region: str
     recovery_region: str
     password: Secret
+    repl_password: Secret  # the replication role's own (random, never the application's)
     db_name: str
     user: str
     multi_az: bool

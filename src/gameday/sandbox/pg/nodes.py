@@ -122,7 +122,7 @@ class NodeOps(ClusterState):
             node.upstream = upstream
             if upstream in ("link", "az"):
                 conninfo = make_conninfo(host=LOOPBACK, port=self.proxies[upstream].port, user=REPL_USER,
-                                         password=str(self.password), application_name=node.name,
+                                         password=str(self.repl_password), application_name=node.name,
                                          connect_timeout=2)
             elif upstream:
                 src = self.nodes[upstream]
@@ -261,12 +261,12 @@ class NodeOps(ClusterState):
             conn.close()
 
     def _bootstrap(self, node: Node) -> None:
-        verifier = scram_verifier(str(self.password))
         with self._su(node, timeout=5) as conn:
             conn.execute("SET log_min_error_statement = panic")
-            for role, attrs in ((self.user, "LOGIN"), (REPL_USER, "LOGIN REPLICATION")):
+            for role, attrs, pw in ((self.user, "LOGIN", self.password),
+                                    (REPL_USER, "LOGIN REPLICATION", self.repl_password)):
                 conn.execute(sql.SQL("CREATE ROLE {} " + attrs + " PASSWORD {}").format(
-                    sql.Identifier(role), sql.Literal(verifier)))
+                    sql.Identifier(role), sql.Literal(scram_verifier(str(pw)))))
             conn.execute(sql.SQL("CREATE DATABASE {} OWNER {}").format(sql.Identifier(self.db_name),
                                                                        sql.Identifier(self.user)))
         with self._su(node, timeout=5, dbname=self.db_name) as conn:
