@@ -1,0 +1,117 @@
+"""Interrupt trials: a drill as a real ``pytest`` subprocess on a shared sandbox, interrupted at a point.
+
+Shared by ``tests/safety/test_interrupts_sandbox.py`` (a few trials) and
+``benchmarks/bench_interrupts.py`` (the whole matrix).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from gameday.safety import undolog
+from gameday.safety.replay import Target, check_steady, running_fis
+
+REPO = Path(__file__).resolve().parents[3]
+POINTS = ("fault", "promotion", "rollback")
+
+
+@dataclass
+class TrialResult:
+    scenario: str
+    sig: str
+    point: str
+    exit_code: int | None
+    stderr_tail: str
+    problems: list[str] = field(default_factory=list)
+    leftovers: list[str] = field(default_factory=list)
+    rolled_back: bool = False
+    seconds: float = 0.0
+
+
+def _undo_kinds(state: Path) -> list[str]:
+    return [str(e.undo.get("kind")) for e in undolog.read(undolog.files_in(undolog.sandbox_undo_dir(state)))]
+
+
+def _chaos_logs(reports: Path) -> str:
+    return "".join(p.read_text(errors="replace") for p in reports.glob("**/chaos.log"))
+
+
+def point_reached(point: str, state: Path, reports: Path, before: int) -> Callable[[], bool]:
+    """fault: a fault entry of this run is on disk; promotion: the replica was promoted; rollback: chaos rolls back."""
+    if point == "fault":
+        return lambda: len(_undo_kinds(state)) > before
+    if point == "promotion":
+        return lambda: "reseed" in _undo_kinds(state)[before:]
+    return lambda: "Let's rollback" in _chaos_logs(reports)
+
+
+def start_drill(scenario: str, state: Path, reports: Path) -> subprocess.Popen[bytes]:
+    argv = [sys.executable, "-m", "pytest", str(REPO / "scenarios" / "test_drills.py"), "-m", "drill",
+            "--scenario", scenario, "--reuse-sandbox", str(state), "--gameday-reports", str(reports),
+            "-p", "no:randomly", "-p", "no:xdist", "-q"]
+    return subprocess.Popen(argv, cwd=str(REPO), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            start_new_session=True)  # its own process group: "Ctrl-C" = killpg(SIGINT)
+
+
+def leftovers(reports: Path) -> list[str]:
+    """Processes of the drill still alive: anything whose command line names the trial's reports folder."""
+    out = []
+    me = os.getpid()
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit() or int(entry) == me:
+            continue
+        try:
+            cmd = Path(f"/proc/{entry}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        if str(reports) in cmd:
+            out.append(f"{entry}: {cmd[:120]}")
+    return out
+
+
+def run_trial(scenario: str, sig: str, point: str, state: Path, reports: Path, *, delay_s: float = 1.0,
+              timeout_s: float = 300.0) -> TrialResult:
+    """Start the drill, interrupt it at ``point`` with ``sig`` (SIGINT, SIGTERM, pgrp-SIGINT, SIGKILL), judge."""
+    t0 = time.monotonic()
+    before = len(_undo_kinds(state))
+    proc = start_drill(scenario, state, reports)
+    reached = point_reached(point, state, reports, before)
+    try:
+        deadline = time.monotonic() + timeout_s
+        while not reached() and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        if proc.poll() is None:
+            time.sleep(delay_s)
+            if sig == "pgrp-SIGINT":
+                os.killpg(proc.pid, signal.SIGINT)
+            else:
+                os.kill(proc.pid, getattr(signal, sig))
+        out, _ = proc.communicate(timeout=timeout_s)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+    text = out.decode(errors="replace") if out else ""
+    res = TrialResult(scenario, sig, point, proc.returncode, text[-3000:])
+    if sig == "SIGKILL":
+        return res  # the caller runs 'gameday abort'
+    judge(res, state, reports)
+    res.seconds = round(time.monotonic() - t0, 1)
+    return res
+
+
+def judge(res: TrialResult, state: Path, reports: Path) -> None:
+    target = Target.sandbox(state)
+    res.problems = check_steady(target)
+    res.problems += [f"FIS running: {x}" for x in running_fis(target)]
+    res.problems += [f"open undo entry: {e.describe()}" for e in
+                     undolog.open_entries(undolog.files_in(undolog.sandbox_undo_dir(state)))]
+    res.leftovers = leftovers(reports)
+    res.rolled_back = not res.problems and not res.leftovers
