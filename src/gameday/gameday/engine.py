@@ -323,6 +323,12 @@ class Engine:
                 sr.verdict = sr.result.verdict
             except Halted as exc:
                 sr.verdict, sr.halted = VERDICT_HALTED, str(exc)
+            except KeyboardInterrupt as exc:
+                # SIGINT/SIGTERM handled inside the drill (its own handler stops and rolls it back, then
+                # raises): the game day halts here, reports and history are still written
+                self.halt(f"interrupted: {exc or 'signal'}", signal_chaos=False)
+                sr.verdict, sr.halted = VERDICT_HALTED, f"interrupted: {self.halt_reason}"
+                target.mark_dirty()
             except (GamedayError, OSError, ValueError, KeyError) as exc:
                 sr.error = f"{type(exc).__name__}: {exc}"
                 sr.verdict = VERDICT_HALTED if self.halt_event.is_set() else VERDICT_ERROR
