@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from gameday.errors import ConfigError
-from gameday.util.jsonl import read_jsonl
+from gameday.util.journal import file_records, journal_files
 
 OUTCOMES = ("ok", "failed", "unknown")
 KINDS = ("read", "write")
@@ -141,16 +141,23 @@ def as_writes(items: Iterable[Write | Mapping[str, Any]]) -> list[Write]:
     return [w if isinstance(w, Write) else Write.from_dict(w) for w in items]
 
 
-def load_requests(path: str | os.PathLike[str]) -> list[Request]:
-    """Read ``requests.jsonl`` (a torn last line is skipped by read_jsonl)."""
-    src = str(path)
-    return [Request.from_dict(rec, source=src) for rec in read_jsonl(path)]
+def load_requests(path: str | os.PathLike[str] | Iterable[str | os.PathLike[str]]) -> list[Request]:
+    """Read ``requests.jsonl`` with its rotated/compressed segments, or every request journal of a
+    directory or list (per-worker journals merge into one timeline); a torn last line is skipped."""
+    out: list[Request] = []
+    for f in journal_files(path, "requests"):
+        src = str(f)
+        out.extend(Request.from_dict(rec, source=src) for rec in file_records([f]))
+    return out
 
 
-def load_ledger(path: str | os.PathLike[str]) -> list[Write]:
-    """Read ``ledger.jsonl``."""
-    src = str(path)
-    return [Write.from_dict(rec, source=src) for rec in read_jsonl(path)]
+def load_ledger(path: str | os.PathLike[str] | Iterable[str | os.PathLike[str]]) -> list[Write]:
+    """Read ``ledger.jsonl`` (same sources as :func:`load_requests`)."""
+    out: list[Write] = []
+    for f in journal_files(path, "ledger"):
+        src = str(f)
+        out.extend(Write.from_dict(rec, source=src) for rec in file_records([f]))
+    return out
 
 
 def jsonable(value: Any) -> Any:

@@ -185,7 +185,15 @@ def routing_summary(requests: Iterable[Request | Mapping[str, Any]], service: st
     ``stayed`` = never served from another region before, during or after the fault."""
     if not min_stable_s > 0:
         raise ConfigError(f"min_stable_s must be > 0, got {min_stable_s}", field="min_stable_s")
-    s = series(requests, service)
+    return routing_of_series(series(requests, service), service, fault_start, fault_end,
+                             primary_region=primary_region, min_stable_s=min_stable_s, majority=majority,
+                             lookback_s=lookback_s, tail_s=tail_s)
+
+
+def routing_of_series(s: Series, service: str, fault_start: float, fault_end: float | None, *,
+                      primary_region: str, min_stable_s: float, majority: float = 0.5,
+                      lookback_s: float = 30.0, tail_s: float = 5.0) -> RoutingResult:
+    """:func:`routing_summary` on an already-built column view (the streaming path builds it from disk)."""
     sw = _switches(s, min_stable_s, majority)
     if len(s) == 0:
         return RoutingResult(service=service, primary_region=primary_region, fault_start=fault_start,

@@ -1,0 +1,104 @@
+"""Rotated, compressed, per-worker journals: the streaming analysis equals the in-memory one."""
+
+from __future__ import annotations
+
+import gzip
+from pathlib import Path
+
+import pytest
+
+from gameday.analysis import load_ledger, load_requests, summarise
+from gameday.analysis.stream import load_request_columns, summarise_journals
+from gameday.analysis.synthetic import Outage, probe_timeline, writes_from
+from gameday.errors import ConfigError
+from gameday.util.journal import JournalWriter, journal_files, segments
+
+START = 1_700_000_000.0
+FAULT = START + 120.0
+
+
+def _timeline() -> tuple[list, list, set[str]]:
+    reqs = probe_timeline(start=START, duration_s=300.0, jitter=0.3, seed=7, read_rate=20.0, write_rate=10.0,
+                          outages=[Outage(FAULT + 1.0, FAULT + 40.0, outcome="mixed"),
+                                   Outage(FAULT + 60.0, FAULT + 63.0, service="catalog", outcome="unknown")],
+                          region_of={"web": [(FAULT + 40.0, "eu-central-1")],
+                                     "orders": [(FAULT + 41.0, "eu-central-1"), (FAULT + 140.0, "eu-south-1")]},
+                          noise=[("catalog", FAULT + 100.0)])
+    ledger = writes_from(reqs)
+    present = {w.id for w in ledger if w.outcome == "ok"}
+    acked = sorted(present)
+    present -= set(acked[:9])  # lost
+    present |= {w.id for w in ledger if w.outcome == "unknown"}  # recovered
+    present |= {"phantom-1"}  # unexpected
+    return reqs, ledger, present
+
+
+def _write(path: Path, records: list, **kw: object) -> None:
+    with JournalWriter(path, **kw) as w:  # type: ignore[arg-type]
+        for r in records:
+            w.write(r.to_dict())
+
+
+def test_rotated_compressed_journals_give_the_in_memory_result(tmp_path: Path) -> None:
+    reqs, ledger, present = _timeline()
+    d = tmp_path / "load"
+    _write(d / "requests.jsonl", reqs, max_lines=8_000, compression="gzip", buffer_bytes=4096)
+    _write(d / "ledger.jsonl", ledger, max_bytes=400_000, compression="none")
+    segs = segments(d / "requests.jsonl")
+    assert len(segs) >= 3 and all(s.name.endswith(".gz") for s in segs[:-1])
+    assert not list(d.glob("*.tmp"))
+    assert len(segments(d / "ledger.jsonl")) >= 3
+    expected = summarise(reqs, ledger, present, FAULT, FAULT + 40.0, "eu-south-1")
+    assert expected["data_loss"]["lost"] == 9 and expected["data_loss"]["unexpected"] == 1
+    assert expected["rto"]["web"]["read"]["status"] == "recovered"
+    # the in-memory path over the files, and the streaming path, both equal the original
+    assert load_requests(d / "requests.jsonl") == reqs
+    assert load_ledger(d / "ledger.jsonl") == ledger
+    assert summarise_journals(d / "requests.jsonl", d / "ledger.jsonl", present, FAULT, FAULT + 40.0,
+                              "eu-south-1") == expected
+    assert summarise_journals(d, d, sorted(present), FAULT, FAULT + 40.0, "eu-south-1") == expected
+
+
+def test_per_worker_journals_merge_into_one_timeline(tmp_path: Path) -> None:
+    reqs, ledger, present = _timeline()
+    for w in (1, 2, 3):  # round-robin split, as locust workers would share the users
+        _write(tmp_path / f"worker-{w}" / f"requests-w{w}.jsonl", reqs[w - 1::3], max_lines=5000)
+        _write(tmp_path / f"ledger-w{w}.jsonl", ledger[w - 1::3])
+    files = journal_files(tmp_path, "requests")
+    assert len(files) > 3
+    got = summarise_journals(tmp_path, tmp_path, present, FAULT, FAULT + 40.0, "eu-south-1")
+    mem = summarise(load_requests(tmp_path), load_ledger(tmp_path), present, FAULT, FAULT + 40.0, "eu-south-1")
+    assert got == mem
+    assert got["requests"] == len(reqs) and got["data_loss"]["lost"] == 9
+    # a merged timeline is one timeline: the analysis equals the single-journal one
+    assert got == summarise(reqs, ledger, present, FAULT, FAULT + 40.0, "eu-south-1")
+
+
+def test_interrupted_run_torn_line_and_half_compressed_segment(tmp_path: Path) -> None:
+    reqs, _, _ = _timeline()
+    d = tmp_path
+    _write(d / "requests.jsonl", reqs[:12_000], max_lines=5_000, compression="gzip")
+    seg = segments(d / "requests.jsonl")[0]
+    # a crash mid-compression: the plain segment is back, a partial .tmp beside it
+    plain = seg.with_name(seg.name[: -len(".gz")])
+    plain.write_bytes(gzip.decompress(seg.read_bytes()))
+    seg.with_name(seg.name + ".tmp").write_bytes(seg.read_bytes()[:100])
+    seg.unlink()
+    with open(d / "requests.jsonl", "ab") as fh:
+        fh.write(b'{"t0": 1700000001.5, "t1": 17')  # torn by the crash
+    # the next run appends to the same journal: its first line must survive the torn one
+    _write(d / "requests.jsonl", reqs[12_000:], max_lines=5_000, compression="gzip")
+    assert load_requests(d / "requests.jsonl") == reqs
+    assert summarise_journals(d, d, None, FAULT, None, "eu-south-1") == summarise(
+        reqs, [], None, FAULT, None, "eu-south-1")
+
+
+def test_malformed_record_raises_the_same_error(tmp_path: Path) -> None:
+    reqs, _, _ = _timeline()
+    _write(tmp_path / "requests.jsonl", reqs[:500])
+    with open(tmp_path / "requests.jsonl", "a", encoding="utf-8") as fh:
+        fh.write('{"t0": 1.0, "t1": 2.0, "service": "web", "kind": "read", "outcome": "maybe"}\n')
+    with pytest.raises(ConfigError, match="unknown outcome"):
+        load_requests(tmp_path / "requests.jsonl")
+    with pytest.raises(ConfigError, match="unknown outcome"):
+        load_request_columns(tmp_path / "requests.jsonl")
