@@ -76,7 +76,7 @@ def test_stop_condition_halts_within_a_second(sandbox: Path, tmp_path: Path) -> 
                        password=password)
     assert result.verdict == "HALTED", result.verdict
     trip = result.halted.to_dict()
-    print(f"HALTED: {result.halted_message} (stop lag {trip['stop_lag_s']} s)")
+    print(f"{result.halted_message} (stop lag {trip['stop_lag_s']} s)")
     assert "web error ratio" in trip["figure"]
     assert trip["stop_lag_s"] is not None and trip["stop_lag_s"] < 1.0, trip
     rollbacks = result.results["chaos"]["rollbacks"]

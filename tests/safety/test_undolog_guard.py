@@ -144,3 +144,19 @@ def test_guard_trips_on_cloudwatch_alarm() -> None:
         assert trips and "orders-5xx is ALARM" in trips[0].figure, guard.error
     finally:
         server.stop()
+
+
+def test_halted_is_its_own_allure_category_and_summary_verdict(tmp_path: Path) -> None:
+    import re
+
+    from gameday.drill.report import CATEGORY_HALTED, ScenarioResult, categories, write_summary
+
+    message = "Failed: HALTED: stop condition 'web: error ratio > 0.2 over 2 s' tripped: web error ratio 0.45"
+    first = next(c for c in categories() if c["matchedStatuses"] == ["failed"] and
+                 re.fullmatch(c.get("messageRegex", "[\\s\\S]*"), message))
+    assert first["name"] == CATEGORY_HALTED
+    r = ScenarioResult("service-failover", "service", halted=message.removeprefix("Failed: "))
+    _, js = write_summary(tmp_path, [r])
+    doc = json.loads(js.read_text())
+    assert doc["verdict"] == "HALTED" and doc["scenarios"][0]["halted"].startswith("HALTED: stop condition")
+    assert "HALTED" in (tmp_path / "summary.md").read_text()

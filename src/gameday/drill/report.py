@@ -207,9 +207,9 @@ def categories() -> list[dict[str, Any]]:
     inconclusive = re.escape(INCONCLUSIVE_PREFIX)
     return [
         # [\s\S] instead of flags: allure 2 (Java, whole-string match) and 3 (JS, search) agree on it.
-        {"name": CATEGORY_HALTED, "matchedStatuses": ["failed"], "messageRegex": r"[\s\S]*HALTED: [\s\S]*"},
         {"name": CATEGORY_SLO, "matchedStatuses": ["failed"], "messageRegex": rf"[\s\S]*{slo}[\s\S]*"},
         {"name": CATEGORY_HARNESS, "matchedStatuses": ["broken"]},
+        {"name": CATEGORY_HALTED, "matchedStatuses": ["failed"], "messageRegex": r"[\s\S]*HALTED: [\s\S]*"},
         {"name": CATEGORY_OTHER_ASSERTION, "matchedStatuses": ["failed"]},
         # a starved host: the drill is skipped with "INCONCLUSIVE: host starved: ..." (not red, not green)
         {"name": CATEGORY_INFRA, "matchedStatuses": ["skipped"], "messageRegex": rf"[\s\S]*{inconclusive}[\s\S]*"},
