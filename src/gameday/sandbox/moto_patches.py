@@ -4,8 +4,9 @@ moto keeps the control-plane state; these patches (class-level, idempotent, in t
 process only) make its answers follow what the data plane really is, or what AWS really does:
 
 * ``DescribeTargetHealth``: from what the ALB's HAProxy sees, not "healthy" for every target.
-* EC2 ``TerminateInstances`` does not deregister the instance from its target groups at once
-  (moto does): AWS documents no such instant removal; the Auto Scaling group deregisters it
+* EC2 ``TerminateInstances`` does not deregister the instance from its target groups at once,
+  nor drop it from its Auto Scaling group (moto does both inside the call): AWS documents no such
+  instant removal; the group marks it Unhealthy, launches a replacement and deregisters it
   (``asg.py``) after the load balancer's health checks have taken it out of service.
 * Auto Scaling instances start ``Pending`` (AWS: "These instances start in the Pending state",
   docs.aws.amazon.com/autoscaling/ec2/userguide/ec2-auto-scaling-lifecycle.html) and count
@@ -66,6 +67,9 @@ def patch_moto(target_health: Callable[[str, str], str | None]) -> None:
         return None
 
     elb_models.ELBv2Backend.notify_terminate_instances = notify_terminate_instances  # type: ignore[method-assign]
+    # nor does moto's Auto Scaling get to drop a terminated member and replace it inside the EC2
+    # call: the group marks it Unhealthy / Terminating and replaces it on its own (asg.py)
+    asg_models.AutoScalingBackend.notify_terminate_instances = notify_terminate_instances  # type: ignore[method-assign]
 
     init = asg_models.InstanceState.__init__
 
