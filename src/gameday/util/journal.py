@@ -181,7 +181,14 @@ class JournalWriter:
         fh = self._fh
         if fh is None:
             return
-        buf, self._buf, self._pending = self._buf, [], 0
+        buf, self._buf, pending, self._pending = self._buf, [], self._pending, 0
+        if (not self.max_bytes or self._bytes + pending <= self.max_bytes) and (
+                not self.max_lines or self._lines + len(buf) <= self.max_lines):
+            fh.write(b"".join(buf))  # the usual case: no rotation in this batch
+            self._bytes += pending
+            self._lines += len(buf)
+            self.lines_written += len(buf)
+            buf = []
         for line in buf:  # rotation happens between lines, never inside one
             if (self.max_bytes and self._bytes and self._bytes + len(line) > self.max_bytes) or (
                     self.max_lines and self._lines >= self.max_lines):
@@ -219,7 +226,7 @@ class JournalWriter:
                 self._fh = None
         if wait_compression:
             for job in self._jobs:
-                job.join()
+                (job.join if hasattr(job, "join") else job.wait)()  # a thread, or gevent's AsyncResult
             self._jobs = []
 
     @property
