@@ -20,6 +20,7 @@ from types import TracebackType
 
 from gameday.errors import ConfigError, LoadError, TimeoutExceeded
 from gameday.load.records import LedgerRecord, RequestRecord, read_ledger, read_requests
+from gameday.util.net import LOOPBACK
 from gameday.util.procs import ProcessRegistry
 
 __all__ = ["DEFAULT_LOCUSTFILE", "LoadResult", "LoadRunner", "default_locustfile", "read_ledger",
@@ -75,7 +76,8 @@ class LoadRunner:
                  connect_timeout: float = 1.0, read_timeout: float = 2.0, record: bool = True,
                  locustfile: str | os.PathLike[str] | None = None, registry: ProcessRegistry | None = None,
                  extra_env: Mapping[str, str] | None = None, start_timeout: float = 30.0,
-                 stop_timeout: float = 15.0, python: str | None = None) -> None:
+                 stop_timeout: float = 15.0, python: str | None = None, workers: int | None = None,
+                 users: int | None = None) -> None:
         if not targets:
             raise ConfigError("no targets", field="targets",
                               hint='pass {"web": "http://127.0.0.1:PORT", ...}')
@@ -103,11 +105,27 @@ class LoadRunner:
         self.start_timeout = start_timeout
         self.stop_timeout = stop_timeout
         self.python = python or sys.executable
-        self.users = (len(self.targets) if self.probe_rate > 0 else 0) + (
+        #: one paced user per (service, kind); ``users`` (locust -u) must be a multiple of it
+        self.schedules = (len(self.targets) if self.probe_rate > 0 else 0) + (
             len(self.write_services) if self.write_rate > 0 else 0)
-        if self.users == 0:
+        if self.schedules == 0:
             raise ConfigError("nothing to do: probe_rate and write_rate are both 0 (or no write targets)")
+        self.users = self.schedules if users is None else int(users)
+        if self.users < self.schedules or self.users % self.schedules:
+            raise ConfigError(f"users={self.users} is not a multiple of the {self.schedules} paced schedule(s) "
+                              "(one per service and kind)", field="users",
+                              hint=f"e.g. users={self.schedules * 2}: two users per schedule, each at the rate")
+        env_workers = os.environ.get("GAMEDAY_LOAD_WORKERS", "").strip() or "0"
+        try:
+            self.workers = int(env_workers) if workers is None else int(workers)
+        except ValueError as exc:
+            raise ConfigError(f"GAMEDAY_LOAD_WORKERS={env_workers!r} is not a whole number",
+                              field="GAMEDAY_LOAD_WORKERS", hint="e.g. 2 (0: one locust process)") from exc
+        if not 0 <= self.workers <= 64:
+            raise ConfigError(f"workers={self.workers} is out of range 0..64", field="workers",
+                              hint="0 runs one locust process; N runs a master and N workers")
         self.proc_name = f"locust-{self.run_id}"
+        self._master_port = 0
         self._started_mono: float | None = None
         self._result: LoadResult | None = None
         self._forced = False
@@ -135,7 +153,29 @@ class LoadRunner:
             "-u", str(self.users), "-r", str(self.users), "--run-time", f"{math.ceil(self.run_time_s)}s",
             "--csv", str(self.out_dir / "locust"), "--html", str(self.out_dir / "locust.html"),
             "--exit-code-on-error", "0",  # failed requests are data in a drill, not a locust error
+            *self._master_args(),
         ]
+
+    def _master_args(self) -> list[str]:
+        if not self.workers:
+            return []
+        if not self._master_port:
+            from gameday.util.net import free_port
+
+            self._master_port = free_port()
+        return ["--master", "--master-bind-host", LOOPBACK, "--master-bind-port", str(self._master_port),
+                "--expect-workers", str(self.workers), "--expect-workers-max-wait", f"{self.start_timeout:.0f}"]
+
+    def worker_argv(self) -> list[str]:
+        """One worker: same locustfile, connects to the master; its id comes from the master's index."""
+        return [self.python, "-m", "locust", "-f", str(self.locustfile), "--worker",
+                "--master-host", LOOPBACK, "--master-port", str(self._master_port)]
+
+    def journal_files(self, name: str) -> list[Path]:
+        """``requests``/``ledger`` journals of this run: one per worker in distributed mode."""
+        if not self.workers:
+            return [self.out_dir / f"{name}.jsonl"]
+        return sorted(self.out_dir.glob(f"{name}-w*.jsonl"), key=lambda p: (len(p.name), p.name))
 
     def env(self) -> dict[str, str]:
         import json
@@ -151,6 +191,7 @@ class LoadRunner:
             "GAMEDAY_CONNECT_TIMEOUT": repr(self.connect_timeout),
             "GAMEDAY_READ_TIMEOUT": repr(self.read_timeout),
             "GAMEDAY_RECORD": "1" if self.record else "0",
+            "GAMEDAY_EXPECT_WORKERS": str(self.workers),
             "PYTHONUNBUFFERED": "1",
         })
         env.update(self.extra_env)
@@ -174,18 +215,40 @@ class LoadRunner:
         self.run_info_path.unlink(missing_ok=True)
         m = self.registry.spawn(self.proc_name, self.argv(), env=self.env(), cwd=self.out_dir,
                                 log=self.log_path)
+        for i in range(1, self.workers + 1):
+            self.registry.spawn(f"{self.proc_name}-worker{i}", self.worker_argv(), env=self.env(), cwd=self.out_dir,
+                                log=self.out_dir / f"locust-worker{i}.log")
         self._started_mono = time.monotonic()
         deadline = self._started_mono + self.start_timeout
-        while not self.run_info_path.exists():
+        while not self._all_started():
             rc = m.popen.poll()
             if rc is not None:
                 self.registry.forget(self.proc_name)
+                self._kill_all()
                 raise LoadError(f"locust exited during startup (exit code {rc}):\n{self._tail()}")
             if time.monotonic() > deadline:
-                self.registry.kill(self.proc_name)
+                self._kill_all()
                 raise LoadError(f"locust did not start its users within {self.start_timeout:.0f} s:\n"
                                 f"{self._tail()}")
             time.sleep(0.05)
+
+    def _all_started(self) -> bool:
+        """run.json is there and (distributed) lists every worker as started."""
+        import json
+
+        try:
+            info = json.loads(self.run_info_path.read_text())
+        except (OSError, ValueError):
+            return False
+        return not self.workers or len(info.get("workers", [])) >= self.workers
+
+    def _worker_names(self) -> list[str]:
+        return [f"{self.proc_name}-worker{i}" for i in range(1, self.workers + 1)]
+
+    def _kill_all(self) -> None:
+        for name in [self.proc_name, *self._worker_names()]:
+            if self.registry.procs.get(name) is not None:
+                self.registry.kill(name)
 
     def check(self) -> None:
         """Raise LoadError if locust died on its own with an error (call while the run should be going)."""
@@ -243,6 +306,9 @@ class LoadRunner:
             else:
                 self.registry.forget(self.proc_name)
             rc = m.popen.poll()
+        self._reap_workers()
+        if self.workers:
+            self._merge_journals()
         self._result = LoadResult(
             out_dir=self.out_dir, run_id=self.run_id, requests_path=self.requests_path,
             ledger_path=self.ledger_path, run_info_path=self.run_info_path,
@@ -250,6 +316,39 @@ class LoadRunner:
             html_path=self.out_dir / "locust.html", log_path=self.log_path, exit_code=rc,
             forced_kill=self._forced, stderr_tail=self._tail())
         return self._result
+
+    def _reap_workers(self) -> None:
+        """Workers quit when the master tells them; any still running after stop_timeout are killed."""
+        deadline = time.monotonic() + self.stop_timeout
+        for name in self._worker_names():
+            w = self.registry.procs.get(name)
+            if w is None:
+                continue
+            try:
+                w.popen.wait(timeout=max(0.1, deadline - time.monotonic()))
+                self.registry.forget(name)
+            except subprocess.TimeoutExpired:
+                self._forced = True
+                self.registry.kill(name)
+
+    def _merge_journals(self) -> None:
+        """One timeline of the whole run: the workers' journals merged in completion order (streamed).
+
+        Each worker appends in the order its requests complete, so a k-way merge on ``t1`` gives
+        the order a single process would have written; the per-worker files stay as they are.
+        """
+        import heapq
+        import json
+
+        from gameday.util.jsonl import read_jsonl
+
+        for name, path in (("requests", self.requests_path), ("ledger", self.ledger_path)):
+            streams = [read_jsonl(f) for f in self.journal_files(name)]
+            tmp = path.with_suffix(".merging")
+            with open(tmp, "w", encoding="utf-8") as out:
+                for rec in heapq.merge(*streams, key=lambda r: float(r.get("t1") or 0.0)):
+                    out.write(json.dumps(rec, separators=(",", ":")) + "\n")
+            tmp.replace(path)
 
     def _tail(self, lines: int = 40) -> str:
         try:
