@@ -50,6 +50,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="terraform .tfvars applied to the drill sandboxes (repeatable, e.g. "
                          "provision/terraform/examples/single-az.tfvars); default: $GAMEDAY_SANDBOX_VAR_FILES "
                          f"({os.pathsep!r}-separated)")
+    group.addoption("--load-workers", type=int, default=None, metavar="N",
+                    help="run each drill's locust as a master and N workers on 127.0.0.1 (default: "
+                         "$GAMEDAY_LOAD_WORKERS, else 0: one locust process)")
 
 
 ENV_SANDBOX_VAR_FILES = "GAMEDAY_SANDBOX_VAR_FILES"
@@ -73,6 +76,11 @@ def _restore_sigterm() -> None:
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "drill: a chaos / DR drill against a target (sandbox or AWS); slow")
+    workers = config.getoption("--load-workers", None)
+    if workers is not None:
+        if not 0 <= workers <= 64:
+            raise pytest.UsageError(f"--load-workers {workers}: must be 0..64 (0: one locust process)")
+        os.environ["GAMEDAY_LOAD_WORKERS"] = str(workers)  # read by every LoadRunner (and xdist workers)
     # SIGTERM (CI timeouts, `timeout`, `kill`) would end pytest without fixture teardown, leaving
     # sandboxes, control planes and PostgreSQL behind; as an interrupt, teardown runs as on Ctrl-C.
     if threading.current_thread() is threading.main_thread() and \
