@@ -57,3 +57,41 @@ def test_fault_window_spans_first_action_to_last_rollback() -> None:
     )
     check_injected(journal)
     assert fault_window(journal) == (pytest.approx(1795618800.0), pytest.approx(1795618821.25))
+
+
+def _unmet_journal() -> dict[str, Any]:
+    return {"status": "completed", "run": [], "steady_states": {"before": {"steady_state_met": False, "probes": [
+        {"activity": {"name": "all-services-healthy-through-global-urls"}, "tolerance_met": True},
+        {"activity": {"name": "database-replication-healthy"}, "tolerance_met": False}]}}}
+
+
+def test_steady_state_unmet_names_the_failed_probe() -> None:
+    from gameday.drill.runner import steady_state_unmet
+
+    assert steady_state_unmet(_unmet_journal()) == "database-replication-healthy"
+    met = {"steady_states": {"before": {"steady_state_met": True, "probes": []}}}
+    assert steady_state_unmet(met) is None
+    assert steady_state_unmet({}) is None
+
+
+def test_not_in_steady_state_on_a_quiet_host_is_a_harness_error(tmp_path: Any) -> None:
+    """Chaos Toolkit says "completed" when the hypothesis fails first; the drill must not judge that."""
+    import time
+    from pathlib import Path
+
+    from gameday.drill.runner import _not_in_steady_state
+    from gameday.drill.scenario import find_scenario
+    from gameday.target import Endpoints
+
+    scenario = find_scenario("instance-termination", Path(__file__).resolve().parents[2] / "scenarios")
+    requests = tmp_path / "requests.jsonl"
+    t = time.time()
+    # the load kept to its schedule: 20 reads/s per service for 3 s, all answered
+    lines = [f'{{"t0": {t + i / 20:.3f}, "t1": {t + i / 20 + 0.01:.3f}, "service": "{svc}", "kind": "read", '
+             f'"status": 200, "outcome": "ok", "region": "eu-south-1"}}' for svc in ("web",) for i in range(60)]
+    requests.write_text("\n".join(lines) + "\n")
+    ep = Endpoints(kind="sandbox", primary_region="eu-south-1", recovery_region="eu-central-1",
+                   aws_endpoint_url=None, services={"web": "http://127.0.0.1:1"})
+    with pytest.raises(DrillError, match="database-replication-healthy failed"):
+        _not_in_steady_state(scenario, ep, tmp_path, scenario.load_for("fast"), [], requests, "fast", None,
+                             "database-replication-healthy")

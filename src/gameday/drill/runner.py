@@ -137,6 +137,38 @@ def run_experiment(name: str, run_dir: Path, env: dict[str, str], timeout: float
     return data
 
 
+def steady_state_unmet(journal: dict[str, Any]) -> str | None:
+    """The probe whose failure stopped the experiment before its method ran, if that happened."""
+    before = (journal.get("steady_states") or {}).get("before") or {}
+    if before.get("steady_state_met") is not False:
+        return None
+    failed = [p.get("activity", {}).get("name", "?") for p in before.get("probes", [])
+              if not p.get("tolerance_met", True)]
+    return ", ".join(failed) or "the steady-state hypothesis"
+
+
+def _not_in_steady_state(scenario: Any, endpoints: Endpoints, run_dir: Path, load: Any, write_services: list[str],
+                         requests_path: Path, timing: str, topology: Any, unmet: str) -> DrillResult:
+    """No fault was injected because the target was not in steady state before it.
+
+    On a starved host that is the host's doing, not the system's: INCONCLUSIVE, with the figure,
+    judged over the whole load window (there was no fault window). Otherwise a harness error:
+    a drill against a system that was already broken measures nothing.
+    """
+    from gameday.analysis import load_requests
+
+    requests = load_requests(requests_path)
+    start = min((r.t0 for r in requests), default=time.time())
+    slos = scenario.slos_for(timing, getattr(topology, "routing_mode", None))
+    starvation = _assess_host(slos, endpoints, requests, start, load, write_services)
+    if starvation.starved:
+        results = {"host": starvation.to_dict(), "steady_state_unmet": unmet}
+        (run_dir / "results.json").write_text(json.dumps(redact(results), indent=2, default=str))
+        return DrillResult(scenario.name, run_dir, start, None, results, [], "not started", starvation)
+    raise DrillError(f"the target was not in steady state before the fault ({unmet} failed), so the "
+                     f"experiment injected nothing; see {run_dir / 'chaos.log'}")
+
+
 def fault_window(journal: dict[str, Any]) -> tuple[float, float | None]:
     """Fault start = start of the method's first action; end = end of the last rollback (if any)."""
     def ts(text: str) -> float:
@@ -243,6 +275,10 @@ def _run_drill(scenario: Any, endpoints: Endpoints, topology: Any, run_dir: Path
         from gameday.safety.harness import halted_result
 
         return halted_result(scenario, run_dir, journal, safety)
+    unmet = steady_state_unmet(journal)
+    if unmet is not None:
+        return _not_in_steady_state(scenario, endpoints, run_dir, load, runner.write_services,
+                                    load_result.requests_path, timing, topology, unmet)
     fault_start, fault_end = fault_window(journal)
     check_injected(journal)
     with step("verification"):
