@@ -8,7 +8,14 @@ from pathlib import Path
 import pytest
 
 from gameday.analysis import load_ledger, load_requests, summarise
-from gameday.analysis.stream import load_request_columns, summarise_journals
+from gameday.analysis.models import Write
+from gameday.analysis.rpo import check_writes
+from gameday.analysis.stream import (
+    check_writes_columns,
+    load_ledger_columns,
+    load_request_columns,
+    summarise_journals,
+)
 from gameday.analysis.synthetic import Outage, probe_timeline, writes_from
 from gameday.errors import ConfigError
 from gameday.util.journal import JournalWriter, journal_files, segments
@@ -102,3 +109,22 @@ def test_malformed_record_raises_the_same_error(tmp_path: Path) -> None:
         load_requests(tmp_path / "requests.jsonl")
     with pytest.raises(ConfigError, match="unknown outcome"):
         load_request_columns(tmp_path / "requests.jsonl")
+
+
+@pytest.mark.parametrize("partition_ids", [400_000, 700, 97])
+def test_lost_write_check_in_hash_partitions_equals_the_set_semantics(tmp_path: Path, partition_ids: int) -> None:
+    """Retries (one id attempted several times, by two services), duplicates in the database's answer,
+    lost, recovered, failed-present and phantom ids: every partitioning gives check_writes' answer."""
+    _, ledger, present = _timeline()
+    retries = [Write(id=w.id, service="web", t0=w.t0 + 1, t1=w.t1 + 1,
+                     outcome={"ok": "failed", "failed": "ok", "unknown": "ok"}[w.outcome])
+               for w in ledger[::13]]
+    led = ledger + retries
+    failed = [w.id for w in ledger if w.outcome == "failed"][:40]
+    answer = [*sorted(present), *sorted(present)[:50], *failed, "phantom-2", ""]
+    _write(tmp_path / "ledger.jsonl", led)
+    lc = load_ledger_columns(tmp_path)
+    for max_ids in (5, 50, 100_000):
+        expected = check_writes(led, answer, FAULT, max_ids=max_ids)
+        assert expected.lost and expected.failed_present and expected.recovered and expected.unexpected == 3
+        assert check_writes_columns(lc, answer, FAULT, max_ids=max_ids, partition_ids=partition_ids) == expected
