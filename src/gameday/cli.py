@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -32,7 +33,12 @@ def _sandbox_register(sub: Any) -> None:
                          "provision/terraform/examples/single-az.tfvars)")
     up.add_argument("--var", action="append", default=[], metavar="NAME=VALUE",
                     help="one terraform variable (repeatable; wins over --var-file)")
+    up.add_argument("--cold", action="store_true",
+                    help="apply the Terraform even if a snapshot of the same stack exists (and replace it)")
     up.set_defaults(func=_sandbox_up)
+    snaps = ss.add_parser("snapshots", help="saved control-plane snapshots (what a warm 'sandbox up' restores)")
+    snaps.add_argument("--prune", action="store_true", help="delete them all")
+    snaps.set_defaults(func=_sandbox_snapshots)
     for name, fn, text in (("down", _sandbox_down, "stop everything the sandbox started"),
                            ("status", _sandbox_status, "regions, services, instances, health, routing, database"),
                            ("events", _sandbox_events, "the ground-truth event log"),
@@ -64,6 +70,7 @@ def _sandbox_up(args: Any) -> int:
     ep = client.up(_state(args), timing=args.timing, variants=tuple(args.variant),
                    link_delay_ms=args.link_delay_ms, routing_mode=args.routing_mode,
                    var_files=tuple(args.var_file), tf_vars=tuple(args.var),
+                   snapshots="cold" if args.cold else "use",
                    progress=lambda line: print(f"  {line}", flush=True))
     print("sandbox is up:")
     for svc, url in ep.services.items():
@@ -72,6 +79,24 @@ def _sandbox_up(args: Any) -> int:
     print(f"  events    {ep.events_path}")
     if ep.var_files:
         print(f"  tfvars    {', '.join(ep.var_files)}")
+    return 0
+
+
+def _sandbox_snapshots(args: Any) -> int:
+    from gameday.sandbox import snapshot
+
+    if args.prune:
+        gone = snapshot.prune(remove_all=True)
+        print(f"{len(gone)} snapshot(s) removed from {snapshot.snapshots_dir()}")
+        return 0
+    snaps = snapshot.list_snapshots()
+    print(f"{len(snaps)} snapshot(s) in {snapshot.snapshots_dir()}")
+    for s in snaps:
+        meta, parts = s.meta, s.meta.get("parts", {})
+        created = time.strftime("%Y-%m-%d %H:%M", time.localtime(float(meta.get("created", 0))))
+        print(f"  {s.key}  {created}  {s.size() / 1e6:7.1f} MB  routing={parts.get('routing_mode')}  "
+              f"var files={len(parts.get('var_files', []))} vars={len(parts.get('tf_vars', []))}  "
+              f"cold apply {meta.get('cold_apply_s')} s")
     return 0
 
 

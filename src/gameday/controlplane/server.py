@@ -6,10 +6,11 @@ pytest-xdist worker) can each run one on their own loopback port.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import logging
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from werkzeug.serving import BaseWSGIServer, make_server
@@ -145,6 +146,7 @@ class ControlPlane:
         self.port: int = port or 0
         self.hooks = Hooks()
         self._server: BaseWSGIServer | None = None
+        self.app: FrontApp | None = None
         self._thread: threading.Thread | None = None
 
     @property
@@ -172,6 +174,7 @@ class ControlPlane:
         port = self._requested_port or free_port()
         try:
             app = FrontApp(self.hooks)
+            self.app = app
             self._server = make_server(self.host, port, app, threaded=True, request_handler=QuietHandler)
         except OSError as exc:
             raise ControlPlaneError(f"cannot bind the control plane on {self.host}:{port}: {exc}") from exc
@@ -189,6 +192,16 @@ class ControlPlane:
             raise ControlPlaneError(f"control plane on {self.host}:{self.port} does not accept connections")
         log.info("control plane listening on %s", self.url)
         return self
+
+    @contextlib.contextmanager
+    def quiesced(self) -> Iterator[None]:
+        """No moto call runs meanwhile (a consistent point to snapshot the backends)."""
+        lock = self.app._moto_lock if self.app is not None else None
+        if lock is None:
+            yield
+            return
+        with lock:
+            yield
 
     def stop(self) -> None:
         """Stop serving and release the port (idempotent)."""

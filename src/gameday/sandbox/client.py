@@ -41,11 +41,13 @@ def daemon_pid(state_dir: Path) -> int | None:
 def up(state_dir: Path, *, timing: str = "fast", variants: tuple[str, ...] = (), link_delay_ms: float = 20.0,
        timeout: float = 600.0, progress: Callable[[str], None] | None = None,
        routing_mode: str = "global_accelerator", var_files: Sequence[str | os.PathLike[str]] = (),
-       tf_vars: Sequence[str] = ()) -> Endpoints:
+       tf_vars: Sequence[str] = (), snapshots: str = "use") -> Endpoints:
     """Start a sandbox daemon and wait until all services are healthy; clean up on any failure.
 
     ``var_files`` (.tfvars) and ``tf_vars`` (``NAME=VALUE``) vary the Terraform stack; they are
     checked before anything starts, so bad input never leaves a control plane behind.
+    ``snapshots``: ``use`` restores a matching snapshot (else applies and saves one), ``cold``
+    always applies (and replaces the snapshot), ``off`` neither (see ``gameday.sandbox.snapshot``).
     """
     from gameday.provision.sandbox import check_sandbox_vars
 
@@ -59,7 +61,7 @@ def up(state_dir: Path, *, timing: str = "fast", variants: tuple[str, ...] = (),
     for stale in ("progress.log", "endpoints.json", "events.jsonl", "daemon.json"):
         (state_dir / stale).unlink(missing_ok=True)
     argv = [sys.executable, "-m", "gameday.sandbox.daemon", "--state-dir", str(state_dir), "--timing", timing,
-            "--link-delay-ms", str(link_delay_ms), "--routing-mode", routing_mode]
+            "--link-delay-ms", str(link_delay_ms), "--routing-mode", routing_mode, "--snapshots", snapshots]
     for v in variants:
         argv += ["--variant", v]
     for f in checked.var_files:

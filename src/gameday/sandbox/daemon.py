@@ -50,7 +50,10 @@ class Sandbox:
 
     def __init__(self, state_dir: Path, timing: TimingProfile, variant: Variant | None = None,
                  progress: Any = None, routing_mode: str = "global_accelerator",
-                 var_files: tuple[str, ...] = (), tf_vars: tuple[str, ...] = ()) -> None:
+                 var_files: tuple[str, ...] = (), tf_vars: tuple[str, ...] = (),
+                 snapshots: str = "use") -> None:
+        self.snapshots = snapshots  # use (restore or save), cold (apply, then replace), off
+        self.restored_from: str | None = None
         self.state_dir = Path(state_dir)
         self.routing_mode = routing_mode
         self.var_files = tuple(var_files)  # the user's .tfvars, in endpoints.json / status
@@ -81,14 +84,34 @@ class Sandbox:
     def up(self) -> Endpoints:
         t0 = time.monotonic()
         self.lateness.start()
-        from gameday.controlplane import ControlPlane
+        from urllib.parse import urlsplit
 
-        self.cp = ControlPlane()
+        from gameday.controlplane import ControlPlane
+        from gameday.sandbox import snapshot
+        from gameday.util.net import free_port
+
+        key, parts, snap = self._find_snapshot()
+        port = free_port()
+        if snap is not None:  # moto's state is process-global: install it before anything serves or reads it
+            snapshot.load_controlplane(snap.path / "controlplane.pickle",
+                                       urlsplit(str(snap.meta.get("endpoint_url", ""))).netloc, f"{LOOPBACK}:{port}")
+        self.cp = ControlPlane(port=port)
         self.cp.start()
         moto_patches.patch_moto(self._target_health)
         self.progress(f"control plane at {self.cp.url}")
-        self.topology = self._provision()
-        self.progress(f"terraform applied in {time.monotonic() - t0:.1f} s")
+        if snap is not None:
+            self.password = Secret(snap.password)  # the one the restored RDS instances hold
+            snapshot.restore_terraform(snap, self.state_dir, self.cp.url)
+            from gameday.provision.topology import Topology
+
+            self.topology = Topology.load(self.state_dir / "topology.json")
+            self.restored_from = snap.key
+            self.progress(f"restored snapshot {snap.key} in {time.monotonic() - t0:.1f} s (no terraform apply)")
+        else:
+            self.topology = self._provision()
+            self.progress(f"terraform applied in {time.monotonic() - t0:.1f} s")
+            if key is not None and parts is not None:
+                self._save_snapshot(key, parts, time.monotonic() - t0)
         self._start_database()
         self.progress(f"PostgreSQL primary, synchronous standby and cross-region replica streaming "
                       f"({time.monotonic() - t0:.1f} s)")
@@ -110,9 +133,43 @@ class Sandbox:
         self._start_admin()
         self.endpoints = self._endpoints()
         self.endpoints.save(self.state_dir / "endpoints.json")
-        self.events.emit("sandbox_up", seconds=round(time.monotonic() - t0, 3), timing=self.timing.name)
+        self.events.emit("sandbox_up", seconds=round(time.monotonic() - t0, 3), timing=self.timing.name,
+                         snapshot=self.restored_from)
         self.progress(f"sandbox up: all services healthy in {time.monotonic() - t0:.1f} s")
         return self.endpoints
+
+    def _find_snapshot(self) -> tuple[str | None, dict[str, Any] | None, Any]:
+        """(key, key parts, snapshot or None); no key when snapshots are off."""
+        from gameday.provision import module_dir
+        from gameday.sandbox import snapshot
+
+        if self.snapshots == "off" or not snapshot.enabled():
+            return None, None, None
+        parts = snapshot.key_parts(module_dir(), self.routing_mode, self.var_files, self.tf_vars)
+        key = snapshot.snapshot_key(parts)
+        snap = snapshot.lookup(key) if self.snapshots == "use" else None
+        if snap is None:
+            self.progress(f"no snapshot {key} ({'--cold' if self.snapshots == 'cold' else 'new key'}): "
+                          "cold terraform apply")
+        return key, parts, snap
+
+    def _save_snapshot(self, key: str, parts: dict[str, Any], seconds: float) -> None:
+        """Save right after the apply: the quiet point before the data plane changes the control plane."""
+        from gameday.sandbox import snapshot
+
+        t = time.monotonic()
+        if self.snapshots == "cold":
+            old = snapshot.lookup(key)
+            if old is not None:
+                shutil.rmtree(old.path, ignore_errors=True)
+        try:
+            saved = snapshot.save(key, parts, self.state_dir, self.cp.url, self.cp.quiesced, seconds)
+        except Exception as exc:  # a snapshot is an optimisation: the sandbox itself is fine
+            log.warning("snapshot %s not saved: %s: %s", key, type(exc).__name__, exc)
+            self.progress(f"snapshot {key} not saved: {type(exc).__name__}: {str(exc)[:300]}")
+            return
+        if saved is not None:
+            self.progress(f"snapshot {key} saved in {time.monotonic() - t:.1f} s")
 
     def _provision(self) -> Any:
         from gameday.provision.sandbox import apply_sandbox_stack
@@ -438,6 +495,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--routing-mode", choices=ROUTING_MODES, default="global_accelerator")
     ap.add_argument("--var-file", action="append", default=[], help="terraform .tfvars (repeatable)")
     ap.add_argument("--var", action="append", default=[], help="terraform NAME=VALUE (repeatable)")
+    ap.add_argument("--snapshots", choices=("use", "cold", "off"), default="use",
+                    help="use: restore a matching snapshot or save one after the apply; cold: apply and "
+                         "replace it; off: neither")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     state: Path = args.state_dir
@@ -459,7 +519,8 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGINT, on_signal)
     (state / "daemon.json").write_text(json.dumps({"pid": os.getpid(), "pgid": os.getpgid(0)}))
     sandbox = Sandbox(state, get_profile(args.timing), Variant.parse(args.variant, args.link_delay_ms), progress,
-                      routing_mode=args.routing_mode, var_files=tuple(args.var_file), tf_vars=tuple(args.var))
+                      routing_mode=args.routing_mode, var_files=tuple(args.var_file), tf_vars=tuple(args.var),
+                      snapshots=args.snapshots)
     code = 0
     try:
         sandbox.up()
