@@ -29,6 +29,7 @@ from __future__ import annotations
 import itertools
 import json
 import os
+import socket
 import sys
 import time
 import uuid
@@ -111,6 +112,9 @@ RECORD = os.environ.get("GAMEDAY_RECORD", "1").strip().lower() not in ("0", "fal
 RECORDS_DIR = Path(os.environ.get("GAMEDAY_RECORDS_DIR", "gameday-records"))
 RUN_ID = (os.environ.get("GAMEDAY_RUN_ID", "").strip()
           or time.strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:6])
+#: "" in a single locust process; in distributed mode each worker's id (``w1``, ``w2``, ... from the
+#: master's worker index, or GAMEDAY_WORKER_ID), in its journal file names and every write id.
+WORKER_ID = ""
 _standalone = next(iter(TARGETS.values())) is None
 for _svc in WRITE_SERVICES:
     if _svc not in TARGETS and not _standalone:
@@ -123,9 +127,9 @@ _MAX_INFLIGHT_FLOOR = 8
 class Journal:
     """requests.jsonl + ledger.jsonl, plus the requests still in flight (journaled as unknown at stop)."""
 
-    def __init__(self, directory: Path) -> None:
-        self.requests = JsonlWriter(directory / "requests.jsonl")
-        self.ledger = JsonlWriter(directory / "ledger.jsonl")
+    def __init__(self, directory: Path, suffix: str = "") -> None:
+        self.requests = JsonlWriter(directory / f"requests{suffix}.jsonl")
+        self.ledger = JsonlWriter(directory / f"ledger{suffix}.jsonl")
         self.inflight: dict[int, dict[str, Any]] = {}
         self._tokens = itertools.count(1)
 
@@ -252,6 +256,8 @@ class PacedUser(HttpUser):
             delay = next_t - time.monotonic()
             if delay > 0:
                 gevent.sleep(delay)
+                if STOPPING:
+                    break  # stopped while asleep: no request after the drain began
             elif delay < -1.0:
                 next_t = time.monotonic()  # starved for > 1 s: resume the schedule, do not burst
             pool.spawn(self.one)  # blocks only if `cap` requests are in flight
@@ -262,7 +268,8 @@ class PacedUser(HttpUser):
         n = next(self.seq)
         ctx: dict[str, Any] = {"service": self.service, "kind": self.kind, "t0": time.time()}
         if self.kind == "write":
-            ctx.update(endpoint="POST /records", id=f"{RUN_ID}-{self.service}-{n:07d}-{uuid.uuid4().hex[:8]}")
+            prefix = f"{RUN_ID}-{WORKER_ID}" if WORKER_ID else RUN_ID  # unique across workers
+            ctx.update(endpoint="POST /records", id=f"{prefix}-{self.service}-{n:07d}-{uuid.uuid4().hex[:8]}")
         else:
             ctx["endpoint"] = "GET /items"
         if JOURNAL is not None:
@@ -299,8 +306,14 @@ def _make_users() -> None:
 
 
 _make_users()
-USER_COUNT = sum(1 for v in list(globals().values())
-                 if isinstance(v, type) and issubclass(v, PacedUser) and v is not PacedUser)
+
+
+def _user_classes() -> list[type[PacedUser]]:
+    return [v for v in list(globals().values())
+            if isinstance(v, type) and issubclass(v, PacedUser) and v is not PacedUser]
+
+
+USER_COUNT = len(_user_classes())
 
 
 @events.init.add_listener
@@ -312,27 +325,58 @@ def _check_options(environment: Any, **_: Any) -> None:
     host = getattr(opts, "host", None)
     if (host or _standalone) and not str(host or "").startswith(("http://", "https://")):
         _fail(f"--host {host!r} is not an http(s) URL; fix: --host http://127.0.0.1:PORT")
+    if _role(environment) == "worker":
+        _register_worker(environment)
+        return  # the master decides the users
     users = getattr(opts, "num_users", None)
-    if users is not None and int(users) != USER_COUNT:
-        _fail(f"-u/--users {users}: this locustfile runs exactly {USER_COUNT} paced user(s), one per "
-              f"(service, kind); fix: -u {USER_COUNT} (raise GAMEDAY_PROBE_RATE / GAMEDAY_WRITE_RATE for more load)")
+    if users is not None and (int(users) < USER_COUNT or int(users) % USER_COUNT):
+        _fail(f"-u/--users {users}: this locustfile runs {USER_COUNT} paced schedule(s), one per (service, kind), "
+              f"each by the same number of users; fix: -u {USER_COUNT} or a multiple of it (-u {USER_COUNT * 2}: "
+              "two users per schedule, each at GAMEDAY_PROBE_RATE / GAMEDAY_WRITE_RATE)")
+    copies = int(users) // USER_COUNT if users is not None else 1
+    for cls in _user_classes():
+        cls.fixed_count = copies  # locust spreads fixed users over the workers
+    if _role(environment) == "master":
+        _register_master(environment)
 
 
 @events.test_start.add_listener
 def _on_test_start(environment: Any, **_: Any) -> None:
-    global JOURNAL, STOPPING, _TEST_STARTED
+    global JOURNAL, STOPPING, _TEST_STARTED, WORKER_ID
     STOPPING = False
     _TEST_STARTED = time.time()
-    if RECORD and JOURNAL is None:
-        JOURNAL = Journal(RECORDS_DIR)
+    role = _role(environment)
     RECORDS_DIR.mkdir(parents=True, exist_ok=True)
-    info = {"run_id": RUN_ID, "pid": os.getpid(), "started": time.time(), "targets": TARGETS,
-            "probe_rate": PROBE_RATE, "write_rate": WRITE_RATE, "write_services": WRITE_SERVICES,
-            "connect_timeout": CONNECT_TIMEOUT, "read_timeout": READ_TIMEOUT, "record": RECORD,
-            "users": USER_COUNT, "host": environment.host}
-    (RECORDS_DIR / "run.json").write_text(json.dumps(info, indent=1))
     opts = getattr(environment, "parsed_options", None)
-    if opts is None or not getattr(opts, "run_time", None):
+    info: dict[str, Any] = {
+        "run_id": RUN_ID, "pid": os.getpid(), "started": time.time(), "targets": TARGETS,
+        "probe_rate": PROBE_RATE, "write_rate": WRITE_RATE, "write_services": WRITE_SERVICES,
+        "connect_timeout": CONNECT_TIMEOUT, "read_timeout": READ_TIMEOUT, "record": RECORD,
+        "users": int(getattr(opts, "num_users", None) or USER_COUNT), "schedules": USER_COUNT,
+        "host": environment.host, "role": role}
+    if role == "worker":
+        WORKER_ID = os.environ.get("GAMEDAY_WORKER_ID", "").strip() or \
+            f"w{int(getattr(environment.runner, 'worker_index', 0)) + 1}"
+        suffix = f"-{WORKER_ID}"
+        info.update(worker_id=WORKER_ID, hostname=socket.gethostname(),
+                    client_id=getattr(environment.runner, "client_id", None),
+                    journals=[f"requests{suffix}.jsonl", f"ledger{suffix}.jsonl"],
+                    write_id_prefix=f"{RUN_ID}-{WORKER_ID}-")
+        if RECORD and JOURNAL is None:
+            JOURNAL = Journal(RECORDS_DIR, suffix)
+        (RECORDS_DIR / f"run{suffix}.json").write_text(json.dumps(info, indent=1))
+        environment.runner.send_message("gameday_worker", info)  # the master's run.json lists every worker
+    elif role == "master":
+        _MASTER_INFO.clear()
+        _MASTER_INFO.update(info, expected_workers=int(os.environ.get("GAMEDAY_EXPECT_WORKERS", "0") or 0),
+                            workers=[])
+        _write_master_info()
+    else:
+        if RECORD and JOURNAL is None:
+            JOURNAL = Journal(RECORDS_DIR)
+        info.update(journals=["requests.jsonl", "ledger.jsonl"], write_id_prefix=f"{RUN_ID}-")
+        (RECORDS_DIR / "run.json").write_text(json.dumps(info, indent=1))
+    if role != "worker" and (opts is None or not getattr(opts, "run_time", None)):
         def safety_stop() -> None:
             gevent.sleep(MAX_RUN_TIME)
             sys.stderr.write(f"gameday locustfile: GAMEDAY_MAX_RUN_TIME {MAX_RUN_TIME:g} s reached\n")
@@ -343,9 +387,84 @@ def _on_test_start(environment: Any, **_: Any) -> None:
 
 
 @events.test_stopping.add_listener
-def _on_test_stopping(**_: Any) -> None:
+def _on_test_stopping(environment: Any = None, **_: Any) -> None:
     global STOPPING
     STOPPING = True
+    if environment is not None and _role(environment) == "master":
+        _drain_workers(environment)
+
+
+# ------------------------------------------------------------------ distributed mode (master + workers)
+#
+# locust's master stops its workers with "stop"/"quit" messages and, on quit, waits only 0.5 s for
+# their last stats; a worker still finishing in-flight requests (up to connect + read timeout)
+# would then be missing from the master's CSV/HTML while present in its journal. So before the
+# master stops (test_stopping), it asks every worker to stop scheduling, let in-flight requests
+# finish, journal them, and send its final stats; it waits (bounded) for every worker's answer.
+
+_MASTER_INFO: dict[str, Any] = {}
+_DRAINED: set[str] = set()
+
+
+def _role(environment: Any) -> str:
+    from locust.runners import MasterRunner, WorkerRunner
+
+    runner = getattr(environment, "runner", None)
+    return "master" if isinstance(runner, MasterRunner) else "worker" if isinstance(runner, WorkerRunner) \
+        else "local"
+
+
+def _write_master_info() -> None:
+    tmp = RECORDS_DIR / "run.json.tmp"
+    tmp.write_text(json.dumps(_MASTER_INFO, indent=1))
+    tmp.replace(RECORDS_DIR / "run.json")
+
+
+def _register_master(environment: Any) -> None:
+    def on_worker(msg: Any, **_: Any) -> None:
+        workers = [w for w in _MASTER_INFO.get("workers", []) if w.get("worker_id") != msg.data.get("worker_id")]
+        _MASTER_INFO["workers"] = sorted([*workers, dict(msg.data)], key=lambda w: str(w.get("worker_id")))
+        _write_master_info()
+
+    def on_drained(msg: Any, **_: Any) -> None:
+        _DRAINED.add(str(msg.node_id))
+
+    environment.runner.register_message("gameday_worker", on_worker)
+    environment.runner.register_message("gameday_drained", on_drained)
+
+
+def _drain_workers(environment: Any) -> None:
+    runner = environment.runner
+    clients = [c.id for c in runner.clients.all]
+    _DRAINED.clear()
+    for cid in clients:
+        runner.send_message("gameday_drain", None, client_id=cid)
+    deadline = time.monotonic() + CONNECT_TIMEOUT + READ_TIMEOUT + 5.0
+    while not _DRAINED.issuperset(clients) and time.monotonic() < deadline:
+        gevent.sleep(0.05)
+    missing = sorted(set(clients) - _DRAINED)
+    if missing:
+        sys.stderr.write(f"gameday locustfile: workers {missing} did not confirm their final stats in time\n")
+    if _MASTER_INFO:
+        _MASTER_INFO.update(stopped=time.time(), workers_drained=sorted(_DRAINED), workers_missing=missing)
+        _write_master_info()
+
+
+def _register_worker(environment: Any) -> None:
+    def on_drain(msg: Any = None, **_: Any) -> None:
+        global STOPPING
+        STOPPING = True
+        _on_test_stop()
+        if JOURNAL is not None:
+            for writer in (JOURNAL.requests, JOURNAL.ledger):
+                getattr(writer, "flush", lambda: None)()
+        runner = environment.runner
+        send_stats = getattr(runner, "_send_stats", None)
+        if send_stats is not None:
+            send_stats()  # the last requests' stats, before the master writes its reports
+        runner.send_message("gameday_drained", {"worker_id": WORKER_ID})
+
+    environment.runner.register_message("gameday_drain", on_drain)
 
 
 @events.test_stop.add_listener
