@@ -26,6 +26,7 @@ answer (read timeout, reset, dropped connection) -- a write may or may not have 
 
 from __future__ import annotations
 
+import atexit
 import itertools
 import json
 import os
@@ -45,21 +46,28 @@ from requests.adapters import HTTPAdapter
 from urllib3.exceptions import NewConnectionError
 
 try:
-    from gameday.util.jsonl import JsonlWriter
-except ImportError:  # locust run from a venv without gameday: a tiny equivalent
+    from gameday.util.journal import JournalWriter
+except ImportError:  # locust run from a venv without gameday: buffered, no rotation or compression
 
-    class JsonlWriter:  # type: ignore[no-redef]
-        def __init__(self, path: str | os.PathLike[str]) -> None:
+    class JournalWriter:  # type: ignore[no-redef]
+        def __init__(self, path: str | os.PathLike[str], **_: Any) -> None:
             Path(path).parent.mkdir(parents=True, exist_ok=True)
-            self._fh = open(path, "a", encoding="utf-8")  # noqa: SIM115 - closed in close()
+            self._fh = open(path, "ab", buffering=1 << 18)  # noqa: SIM115 - closed in close()
 
         def write(self, record: dict[str, Any]) -> None:
             if not self._fh.closed:
-                self._fh.write(json.dumps(record, separators=(",", ":"), default=str) + "\n")
+                self._fh.write((json.dumps(record, separators=(",", ":"), default=str) + "\n").encode())
+
+        def flush(self, *, fsync: bool = False) -> None:
+            if not self._fh.closed:
                 self._fh.flush()
+                if fsync:
+                    os.fsync(self._fh.fileno())
 
         def close(self) -> None:
-            self._fh.close()
+            if not self._fh.closed:
+                self.flush(fsync=True)
+                self._fh.close()
 
 
 def _fail(message: str) -> None:
@@ -110,6 +118,11 @@ MAX_INFLIGHT = int(_env_float("GAMEDAY_MAX_INFLIGHT", 0.0))
 MAX_RUN_TIME = _env_float("GAMEDAY_MAX_RUN_TIME", 3600.0, minimum=1.0)
 RECORD = os.environ.get("GAMEDAY_RECORD", "1").strip().lower() not in ("0", "false", "no", "off")
 RECORDS_DIR = Path(os.environ.get("GAMEDAY_RECORDS_DIR", "gameday-records"))
+FLUSH_S = _env_float("GAMEDAY_JOURNAL_FLUSH_S", 0.2, minimum=0.01)
+JOURNAL_MAX_BYTES = int(_env_float("GAMEDAY_JOURNAL_MAX_MB", 64.0) * (1 << 20))
+JOURNAL_COMPRESSION = os.environ.get("GAMEDAY_JOURNAL_COMPRESSION", "").strip().lower() or None
+if JOURNAL_COMPRESSION not in (None, "gzip", "zstd", "none"):
+    _fail(f"GAMEDAY_JOURNAL_COMPRESSION={JOURNAL_COMPRESSION!r} must be gzip, zstd or none")
 RUN_ID = (os.environ.get("GAMEDAY_RUN_ID", "").strip()
           or time.strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:6])
 #: "" in a single locust process; in distributed mode each worker's id (``w1``, ``w2``, ... from the
@@ -125,13 +138,38 @@ _MAX_INFLIGHT_FLOOR = 8
 
 
 class Journal:
-    """requests.jsonl + ledger.jsonl, plus the requests still in flight (journaled as unknown at stop)."""
+    """requests.jsonl + ledger.jsonl, plus the requests still in flight (journaled as unknown at stop).
+
+    Lines are buffered in memory (no syscall per request) and reach the files every FLUSH_S seconds,
+    when a buffer fills, and at stop with an fsync, so an orderly stop (run time over, SIGTERM) loses
+    nothing and every acknowledged write's ledger line is durable before locust exits. Journals
+    rotate at GAMEDAY_JOURNAL_MAX_MB and closed segments are compressed in a background thread.
+    """
 
     def __init__(self, directory: Path, suffix: str = "") -> None:
-        self.requests = JsonlWriter(directory / f"requests{suffix}.jsonl")
-        self.ledger = JsonlWriter(directory / f"ledger{suffix}.jsonl")
+        opts: dict[str, Any] = {"max_bytes": JOURNAL_MAX_BYTES, "threadsafe": False}
+        if JOURNAL_COMPRESSION:
+            opts["compression"] = JOURNAL_COMPRESSION
+        self.requests = JournalWriter(directory / f"requests{suffix}.jsonl", **opts)
+        self.ledger = JournalWriter(directory / f"ledger{suffix}.jsonl", **opts)
         self.inflight: dict[int, dict[str, Any]] = {}
         self._tokens = itertools.count(1)
+        self._flusher: Any = None
+        self.start_flushing()
+
+    def start_flushing(self) -> None:
+        """A greenlet that pushes buffered lines to disk every FLUSH_S (live tails, stop conditions)."""
+        def loop() -> None:
+            while True:
+                gevent.sleep(FLUSH_S)
+                self.flush()
+
+        if self._flusher is None:
+            self._flusher = gevent.spawn(loop)
+
+    def flush(self, *, fsync: bool = False) -> None:
+        self.ledger.flush(fsync=fsync)
+        self.requests.flush(fsync=fsync)
 
     def begin(self, ctx: dict[str, Any]) -> None:
         ctx["token"] = next(self._tokens)
@@ -154,8 +192,11 @@ class Journal:
             self.finish(ctx, ctx["t0"], now, "unknown", None, None, None, "still in flight at stop")
 
     def close(self) -> None:
-        self.requests.close()
+        if self._flusher is not None:
+            self._flusher.kill(block=False)
+            self._flusher = None
         self.ledger.close()
+        self.requests.close()
 
 
 JOURNAL: Journal | None = None
@@ -476,9 +517,17 @@ def _on_test_stop(**_: Any) -> None:
     POOLS.clear()
     if JOURNAL is not None:
         JOURNAL.abandon_inflight()
+        JOURNAL.flush(fsync=True)  # durable before locust reports the run as stopped
 
 
 _TEST_STARTED = time.time()
+
+
+@atexit.register
+def _close_journal() -> None:
+    """Flush, fsync and close (also at interpreter exit, whatever path locust took to get there)."""
+    if JOURNAL is not None:
+        JOURNAL.close()
 
 
 @events.quitting.add_listener
@@ -487,6 +536,7 @@ def _on_quitting(environment: Any, **_: Any) -> None:
     Ctrl-C kills whichever request greenlet happens to run). So: drain, then write it here."""
     if environment.runner is not None:
         environment.runner.stop()  # fires test_stop above: in-flight requests finish and are journaled
+    _close_journal()
     html = getattr(getattr(environment, "parsed_options", None), "html_file", None)
     if html and not (os.path.exists(html) and os.path.getmtime(html) >= _TEST_STARTED):
         from locust.html import get_html_report
