@@ -18,7 +18,7 @@ from gameday.analysis.stream import (
 )
 from gameday.analysis.synthetic import Outage, probe_timeline, writes_from
 from gameday.errors import ConfigError
-from gameday.util.journal import JournalWriter, journal_files, segments
+from gameday.util.journal import JournalTail, JournalWriter, journal_files, segments
 
 START = 1_700_000_000.0
 FAULT = START + 120.0
@@ -128,3 +128,49 @@ def test_lost_write_check_in_hash_partitions_equals_the_set_semantics(tmp_path: 
         expected = check_writes(led, answer, FAULT, max_ids=max_ids)
         assert expected.lost and expected.failed_present and expected.recovered and expected.unexpected == 3
         assert check_writes_columns(lc, answer, FAULT, max_ids=max_ids, partition_ids=partition_ids) == expected
+
+
+def test_live_tail_follows_rotation_without_losing_or_repeating_a_line(tmp_path: Path) -> None:
+    path = tmp_path / "requests.jsonl"
+    tail = JournalTail(path)
+    assert tail.lines() == []  # not there yet
+    seen: list[bytes] = []
+    with JournalWriter(path, max_lines=37, compression="gzip", buffer_bytes=1) as w:
+        for i in range(1000):
+            w.write({"n": i})
+            if i % 150 == 0:  # several rotations between two reads
+                seen.extend(tail.lines())
+            if i % 97 == 0:
+                for j in range(5):
+                    w.write({"n": f"{i}.{j}"})
+    seen.extend(tail.lines())
+    tail.close()
+    expected = [b'{"n":%d}' % i for i in range(1000)]
+    got = [x for x in seen if b"." not in x]
+    assert got == expected and len(seen) == 1000 + 5 * 11
+
+
+def test_stop_condition_guard_sees_failures_after_rotations(tmp_path: Path) -> None:
+    """The live guard reads the journal through its rotations (it once read a byte offset of one file)."""
+    import time as _time
+
+    from gameday.safety.guard import Guard, StopCondition, Trip
+
+    path = tmp_path / "requests.jsonl"
+    trips: list[Trip] = []
+    guard = Guard([StopCondition(service="web", window_s=1.0, max_error_ratio=0.2)], path, trips.append).start()
+    try:
+        with JournalWriter(path, max_lines=50, compression="gzip", buffer_bytes=1) as w:
+            t = _time.time()
+            for i in range(400):  # 8 segments of healthy traffic, then failures only
+                w.write({"t0": t, "t1": t + 0.01, "service": "web", "outcome": "ok" if i < 300 else "failed"})
+                if i == 299:
+                    assert not trips
+            for _ in range(100):
+                if trips:
+                    break
+                _time.sleep(0.05)
+    finally:
+        guard.stop()
+    assert len(segments(path)) >= 8
+    assert trips and "web" in trips[0].figure and guard.error is None

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from gameday.gameday.home import duration
+from gameday.util.journal import JournalTail
 
 WINDOW_S = 5.0
 TICK_S = 0.5
@@ -31,21 +32,14 @@ class ErrorRatios:
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        self.offset = 0
-        self.buf = b""
+        self.tail = JournalTail(path)  # follows the journal across rotations; partial lines wait
         self.recent: deque[tuple[float, str, bool]] = deque()
 
     def poll(self, now: float | None = None) -> dict[str, float]:
         try:
-            with open(self.path, "rb") as fh:
-                fh.seek(self.offset)
-                chunk = fh.read(4 * 1024 * 1024)
+            lines = self.tail.lines()
         except OSError:
-            chunk = b""
-        self.offset += len(chunk)
-        data = self.buf + chunk
-        lines = data.split(b"\n")
-        self.buf = lines.pop()  # a partial last line waits for the rest
+            lines = []
         for line in lines:
             try:
                 r = json.loads(line)

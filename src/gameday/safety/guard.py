@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from gameday.errors import ConfigError
+from gameday.util.journal import JournalTail
 
 POLL_S = 0.05
 ALARM_POLL_S = 0.5
@@ -164,19 +165,20 @@ class Guard:
         self._stop.set()
 
     def _run(self) -> None:
-        offset, partial = 0, b""
+        tail = JournalTail(self.path)  # follows the journal across rotations
+        try:
+            self._watch(tail)
+        finally:
+            tail.close()
+
+    def _watch(self, tail: JournalTail) -> None:
         deadline = time.monotonic() + self.max_s
         next_alarm = 0.0
         alarms = [c for c in self.conditions if c.cloudwatch_alarm]
         while not self._stop.is_set() and time.monotonic() < deadline:
             try:
-                if self._windows and self.path.exists():
-                    with open(self.path, "rb") as fh:
-                        fh.seek(offset)
-                        data = fh.read()
-                    offset += len(data)
-                    *lines, partial = (partial + data).split(b"\n")
-                    for line in lines:
+                if self._windows:
+                    for line in tail.lines():
                         if self._line(line):
                             return
                 if alarms and self.cloudwatch is not None and time.monotonic() >= next_alarm:

@@ -342,3 +342,86 @@ def file_records(files: Iterable[Path]) -> Iterator[dict[str, Any]]:
             yield loads_line(line)
         except ValueError:
             continue
+
+
+class JournalTail:
+    """Follows a live journal across rotations, like ``tail -F``, and never loses or repeats a line.
+
+    The writer flushes the segment and stops writing it *before* renaming it to the next number, so
+    once the path names a new file, reading the old one (still open here) to its end yields all its
+    lines; segments rotated out since (when several rotations fall between two reads) are read from
+    their numbered files, plain or compressed; then the new current segment from its start. The tail
+    starts at the current segment (older segments are history, not news).
+    """
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = Path(path)
+        self.stem = self.path.name[: -len(".jsonl")]
+        self._fh: IO[bytes] | None = None
+        self._ino: int | None = None
+        self._number = 0  # the number the open segment will get when it is rotated out
+        self._done: int | None = None  # last numbered segment whose lines were all returned
+        self._partial = b""
+
+    def _open_current(self, out: list[bytes]) -> bool:
+        for _ in range(16):
+            try:
+                fh = open(self.path, "rb")  # noqa: SIM115 - closed on rotation / close()
+            except FileNotFoundError:
+                return False
+            ino = os.fstat(fh.fileno()).st_ino
+            numbered = {n: p for n, p in _numbered(self.path.parent, self.stem)}
+            try:
+                still = os.stat(self.path).st_ino == ino
+            except FileNotFoundError:
+                still = False
+            if not still:  # rotated while we listed: try again
+                fh.close()
+                continue
+            top = max(numbered, default=0)
+            if self._done is not None:
+                for n in range(self._done + 1, top + 1):
+                    self._read_numbered(n, out)
+            self._fh, self._ino, self._number, self._done = fh, ino, top + 1, top
+            return True
+        return False
+
+    def _read_numbered(self, n: int, out: list[bytes]) -> None:
+        cands = [p for m, p in _numbered(self.path.parent, self.stem) if m == n]
+        cands.sort(key=lambda p: p.suffix == ".jsonl")  # compressed (complete by rename) first
+        for p in cands:
+            try:
+                with open_segment(p) as fh:
+                    out.extend(line.rstrip(b"\n") for line in fh)
+                return
+            except FileNotFoundError:  # compressed and removed meanwhile: the other copy
+                continue
+
+    def lines(self) -> list[bytes]:
+        """Complete lines appended since the last call (without their newline)."""
+        out: list[bytes] = []
+        for _ in range(64):  # bounded: rotations caught up per call
+            if self._fh is None and not self._open_current(out):
+                return out
+            assert self._fh is not None
+            self._take(self._fh.read(), out)
+            try:
+                ino = os.stat(self.path).st_ino
+            except FileNotFoundError:
+                return out
+            if ino == self._ino:
+                return out
+            self._take(self._fh.read(), out)  # rotated: drain what was written before the rename
+            self._fh.close()
+            self._fh, self._partial, self._done = None, b"", self._number
+        return out
+
+    def _take(self, data: bytes, out: list[bytes]) -> None:
+        if data:
+            *complete, self._partial = (self._partial + data).split(b"\n")
+            out.extend(complete)
+
+    def close(self) -> None:
+        if self._fh is not None:
+            self._fh.close()
+            self._fh = None
