@@ -112,6 +112,7 @@ def main() -> int:
     ap.add_argument("--analyse", type=Path, default=None, help=argparse.SUPPRESS)
     ap.add_argument("--fault", type=float, nargs=2, default=None, help=argparse.SUPPRESS)
     args = ap.parse_args()
+    print("load average (1, 5, 15 min): " + " ".join(f"{x:.2f}" for x in os.getloadavg()), flush=True)
     if args.analyse:
         analyse(args.analyse, *args.fault)
         return 0

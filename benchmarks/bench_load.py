@@ -13,8 +13,9 @@ recorded / plain; we report the median of those ratios beside the median absolut
 from __future__ import annotations
 
 import argparse
-import csv
 import json
+import os
+import re
 import shutil
 import statistics
 import subprocess
@@ -46,12 +47,16 @@ def one_run(url: str, out: Path, record: bool, seconds: float, inflight: int) ->
         cpu = cpu_seconds(pid)
         elapsed = time.time() - started
         result = lr.stop()
-    with open(result.csv_stats_path, newline="") as fh:
-        agg = next(r for r in csv.DictReader(fh) if r["Name"] == "Aggregated")
-    n = int(agg["Request Count"])
+    # locust's final summary (printed after the last request; its _stats.csv is rewritten only once a
+    # second, so it can miss up to a second of requests: too coarse for a few-percent comparison)
+    n = fails = 0
+    for line in result.log_path.read_text(encoding="utf-8", errors="replace").splitlines():
+        m = re.match(r"^\s+Aggregated\s+(\d+)\s+(\d+)\(", line)
+        if m:
+            n, fails = int(m.group(1)), int(m.group(2))
     journaled = sum(1 for _ in iter_records(result.requests_path)) if record else 0
     return {"requests": n, "rps": n / elapsed, "cpu_ms_per_req": 1000 * cpu / max(n, 1),
-            "failures": int(agg["Failure Count"]), "journaled": journaled}
+            "failures": fails, "journaled": journaled}
 
 
 MICRO = """
@@ -100,6 +105,7 @@ def main() -> int:
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--inflight", type=int, default=8)
     args = ap.parse_args()
+    print("load average (1, 5, 15 min): " + " ".join(f"{x:.2f}" for x in os.getloadavg()), flush=True)
     base = Path(tempfile.mkdtemp(prefix="gameday-bench-load-"))
     reg = ProcessRegistry(base / "state")
     try:

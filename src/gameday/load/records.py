@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Any, Literal, cast
 
 from gameday.errors import LoadError
-from gameday.util.jsonl import read_jsonl
+from gameday.util.journal import iter_records
 
 Outcome = Literal["ok", "failed", "unknown"]
 Kind = Literal["read", "write"]
@@ -69,9 +69,10 @@ def _check(rec: dict[str, Any], path: str | os.PathLike[str], n: int) -> None:
 
 
 def read_requests(path: str | os.PathLike[str]) -> list[RequestRecord]:
-    """All request records in file order (a torn last line from a crash is skipped)."""
+    """All request records in file order, rotated/compressed segments first (a torn last line from a
+    crash is skipped)."""
     out: list[RequestRecord] = []
-    for n, r in enumerate(read_jsonl(path), 1):
+    for n, r in enumerate(iter_records(path, "requests"), 1):
         try:
             _check(r, path, n)
             if r["kind"] not in KINDS:
@@ -88,9 +89,9 @@ def read_requests(path: str | os.PathLike[str]) -> list[RequestRecord]:
 
 
 def read_ledger(path: str | os.PathLike[str]) -> list[LedgerRecord]:
-    """All write records in file order (a torn last line from a crash is skipped)."""
+    """All write records in file order, rotated/compressed segments first (a torn last line is skipped)."""
     out: list[LedgerRecord] = []
-    for n, r in enumerate(read_jsonl(path), 1):
+    for n, r in enumerate(iter_records(path, "ledger"), 1):
         try:
             _check(r, path, n)
             out.append(LedgerRecord(
