@@ -51,16 +51,26 @@ class LoadResult:
     exit_code: int | None
     forced_kill: bool
     stderr_tail: str
+    #: the journals themselves: one pair per worker in distributed mode (``requests-w1.jsonl``, ...)
+    requests_files: tuple[Path, ...] = ()
+    ledger_files: tuple[Path, ...] = ()
 
     @property
     def csv_stats_path(self) -> Path:
         return Path(f"{self.csv_prefix}_stats.csv")
 
     def requests(self) -> list[RequestRecord]:
-        return read_requests(self.requests_path)
+        """Every worker's requests as one timeline, in completion order."""
+        files = self.requests_files or (self.requests_path,)
+        if len(files) == 1:
+            return read_requests(files[0])
+        return sorted((r for f in files for r in read_requests(f)), key=lambda r: r.t1)
 
     def ledger(self) -> list[LedgerRecord]:
-        return read_ledger(self.ledger_path)
+        files = self.ledger_files or (self.ledger_path,)
+        if len(files) == 1:
+            return read_ledger(files[0])
+        return sorted((w for f in files for w in read_ledger(f)), key=lambda w: w.t1)
 
 
 class LoadRunner:
@@ -175,7 +185,11 @@ class LoadRunner:
         """``requests``/``ledger`` journals of this run: one per worker in distributed mode."""
         if not self.workers:
             return [self.out_dir / f"{name}.jsonl"]
-        return sorted(self.out_dir.glob(f"{name}-w*.jsonl"), key=lambda p: (len(p.name), p.name))
+        import re
+
+        head = re.compile(rf"^{re.escape(name)}-[A-Za-z0-9_]+\.jsonl$")  # not the rotated segments
+        return sorted((p for p in self.out_dir.glob(f"{name}-*.jsonl") if head.match(p.name)),
+                      key=lambda p: (len(p.name), p.name))
 
     def env(self) -> dict[str, str]:
         import json
@@ -307,14 +321,16 @@ class LoadRunner:
                 self.registry.forget(self.proc_name)
             rc = m.popen.poll()
         self._reap_workers()
-        if self.workers:
-            self._merge_journals()
+        # distributed: the journals are the directory's per-worker files, which the analysis
+        # (gameday.analysis.load_requests / load_ledger of a directory) merges into one timeline
         self._result = LoadResult(
-            out_dir=self.out_dir, run_id=self.run_id, requests_path=self.requests_path,
-            ledger_path=self.ledger_path, run_info_path=self.run_info_path,
+            out_dir=self.out_dir, run_id=self.run_id,
+            requests_path=self.out_dir if self.workers else self.requests_path,
+            ledger_path=self.out_dir if self.workers else self.ledger_path, run_info_path=self.run_info_path,
             csv_prefix=self.out_dir / "locust",
             html_path=self.out_dir / "locust.html", log_path=self.log_path, exit_code=rc,
-            forced_kill=self._forced, stderr_tail=self._tail())
+            forced_kill=self._forced, stderr_tail=self._tail(),
+            requests_files=tuple(self.journal_files("requests")), ledger_files=tuple(self.journal_files("ledger")))
         return self._result
 
     def _reap_workers(self) -> None:
@@ -330,25 +346,6 @@ class LoadRunner:
             except subprocess.TimeoutExpired:
                 self._forced = True
                 self.registry.kill(name)
-
-    def _merge_journals(self) -> None:
-        """One timeline of the whole run: the workers' journals merged in completion order (streamed).
-
-        Each worker appends in the order its requests complete, so a k-way merge on ``t1`` gives
-        the order a single process would have written; the per-worker files stay as they are.
-        """
-        import heapq
-        import json
-
-        from gameday.util.jsonl import read_jsonl
-
-        for name, path in (("requests", self.requests_path), ("ledger", self.ledger_path)):
-            streams = [read_jsonl(f) for f in self.journal_files(name)]
-            tmp = path.with_suffix(".merging")
-            with open(tmp, "w", encoding="utf-8") as out:
-                for rec in heapq.merge(*streams, key=lambda r: float(r.get("t1") or 0.0)):
-                    out.write(json.dumps(rec, separators=(",", ":")) + "\n")
-            tmp.replace(path)
 
     def _tail(self, lines: int = 40) -> str:
         try:

@@ -90,7 +90,8 @@ class Sandbox:
         from gameday.sandbox import snapshot
         from gameday.util.net import free_port
 
-        key, parts, snap = self._find_snapshot()
+        key, parts, snap = snapshot.find(self.snapshots, self.routing_mode, self.var_files, self.tf_vars,
+                                         self.progress)
         port = free_port()
         if snap is not None:  # moto's state is process-global: install it before anything serves or reads it
             snapshot.load_controlplane(snap.path / "controlplane.pickle",
@@ -111,7 +112,8 @@ class Sandbox:
             self.topology = self._provision()
             self.progress(f"terraform applied in {time.monotonic() - t0:.1f} s")
             if key is not None and parts is not None:
-                self._save_snapshot(key, parts, time.monotonic() - t0)
+                snapshot.save_after_apply(key, parts, self.snapshots, self.state_dir, self.cp,
+                                          time.monotonic() - t0, self.progress)
         self._start_database()
         self.progress(f"PostgreSQL primary, synchronous standby and cross-region replica streaming "
                       f"({time.monotonic() - t0:.1f} s)")
@@ -137,39 +139,6 @@ class Sandbox:
                          snapshot=self.restored_from)
         self.progress(f"sandbox up: all services healthy in {time.monotonic() - t0:.1f} s")
         return self.endpoints
-
-    def _find_snapshot(self) -> tuple[str | None, dict[str, Any] | None, Any]:
-        """(key, key parts, snapshot or None); no key when snapshots are off."""
-        from gameday.provision import module_dir
-        from gameday.sandbox import snapshot
-
-        if self.snapshots == "off" or not snapshot.enabled():
-            return None, None, None
-        parts = snapshot.key_parts(module_dir(), self.routing_mode, self.var_files, self.tf_vars)
-        key = snapshot.snapshot_key(parts)
-        snap = snapshot.lookup(key) if self.snapshots == "use" else None
-        if snap is None:
-            self.progress(f"no snapshot {key} ({'--cold' if self.snapshots == 'cold' else 'new key'}): "
-                          "cold terraform apply")
-        return key, parts, snap
-
-    def _save_snapshot(self, key: str, parts: dict[str, Any], seconds: float) -> None:
-        """Save right after the apply: the quiet point before the data plane changes the control plane."""
-        from gameday.sandbox import snapshot
-
-        t = time.monotonic()
-        if self.snapshots == "cold":
-            old = snapshot.lookup(key)
-            if old is not None:
-                shutil.rmtree(old.path, ignore_errors=True)
-        try:
-            saved = snapshot.save(key, parts, self.state_dir, self.cp.url, self.cp.quiesced, seconds)
-        except Exception as exc:  # a snapshot is an optimisation: the sandbox itself is fine
-            log.warning("snapshot %s not saved: %s: %s", key, type(exc).__name__, exc)
-            self.progress(f"snapshot {key} not saved: {type(exc).__name__}: {str(exc)[:300]}")
-            return
-        if saved is not None:
-            self.progress(f"snapshot {key} saved in {time.monotonic() - t:.1f} s")
 
     def _provision(self) -> Any:
         from gameday.provision.sandbox import apply_sandbox_stack

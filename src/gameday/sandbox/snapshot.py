@@ -35,7 +35,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -419,6 +419,36 @@ def prune(max_mb: float | None = None, max_count: int | None = None, root: Path 
     return removed
 
 
-@contextlib.contextmanager
-def no_quiesce() -> Iterator[None]:
-    yield
+# -------------------------------------------------------------------- used by the daemon
+
+
+def find(mode: str, routing_mode: str, var_files: Sequence[str], tf_vars: Sequence[str],
+         progress: Callable[[str], None]) -> tuple[str | None, dict[str, Any] | None, Snapshot | None]:
+    """(key, key parts, snapshot to restore or None); no key when snapshots are off."""
+    from gameday.provision import module_dir
+
+    if mode == "off" or not enabled():
+        return None, None, None
+    parts = key_parts(module_dir(), routing_mode, var_files, tf_vars)
+    key = snapshot_key(parts)
+    snap = lookup(key) if mode == "use" else None
+    if snap is None:
+        progress(f"no snapshot {key} ({'--cold' if mode == 'cold' else 'new key'}): cold terraform apply")
+    return key, parts, snap
+
+
+def save_after_apply(key: str, parts: dict[str, Any], mode: str, state_dir: Path, cp: Any, seconds: float,
+                     progress: Callable[[str], None]) -> None:
+    """Save right after the apply: the quiet point before the data plane changes the control plane."""
+    t = time.monotonic()
+    if mode == "cold":
+        old = lookup(key)
+        if old is not None:
+            shutil.rmtree(old.path, ignore_errors=True)
+    try:
+        saved = save(key, parts, state_dir, cp.url, cp.quiesced, seconds)
+    except Exception as exc:  # a snapshot is an optimisation: the sandbox itself is fine
+        progress(f"snapshot {key} not saved: {type(exc).__name__}: {str(exc)[:300]}")
+        return
+    if saved is not None:
+        progress(f"snapshot {key} saved in {time.monotonic() - t:.1f} s")
