@@ -174,3 +174,28 @@ def test_stop_condition_guard_sees_failures_after_rotations(tmp_path: Path) -> N
         guard.stop()
     assert len(segments(path)) >= 8
     assert trips and "web" in trips[0].figure and guard.error is None
+
+
+def test_odd_lines_inside_compressed_segments_take_the_record_parser(tmp_path: Path) -> None:
+    """Garbage and blank lines in a compressed segment are skipped as in memory; a malformed record
+    there raises the same ConfigError."""
+    reqs, _, _ = _timeline()
+    good = tmp_path / "good"
+    with JournalWriter(good / "requests.jsonl", max_lines=3000, compression="gzip") as w:
+        for i, r in enumerate(reqs[:9000]):
+            w.write(r.to_dict())
+            if i == 4000:
+                w.write_line(b"not json at all\n")
+                w.write_line(b"\n")
+    assert any(s.name.endswith(".gz") for s in segments(good / "requests.jsonl"))
+    assert load_requests(good) == reqs[:9000]
+    assert summarise_journals(good, good, None, FAULT, None, "eu-south-1") == summarise(
+        reqs[:9000], [], None, FAULT, None, "eu-south-1")
+    bad = tmp_path / "bad"
+    with JournalWriter(bad / "requests.jsonl", max_lines=3000, compression="gzip") as w:
+        for i, r in enumerate(reqs[:9000]):
+            w.write({**r.to_dict(), "kind": "delete"} if i == 4000 else r.to_dict())
+    with pytest.raises(ConfigError, match="unknown kind"):
+        load_requests(bad)
+    with pytest.raises(ConfigError, match="unknown kind"):
+        load_request_columns(bad)

@@ -36,6 +36,7 @@ from gameday.util.journal import journal_files, loads_line, open_segment
 
 Source = str | os.PathLike[str] | Iterable[str | os.PathLike[str]]
 BLOCK_BYTES = 32 << 20
+STREAM_BLOCK_BYTES = 8 << 20
 _OUT = {name: i for i, name in enumerate(OUTCOMES)}  # ok 0, failed 1, unknown 2 (as _series)
 _KIND = {name: i for i, name in enumerate(KINDS)}
 _RANK = np.array([2, 0, 1], dtype=np.int8)  # outcome code -> merge rank (ok > unknown > failed)
@@ -82,6 +83,43 @@ def _blocks(files: Sequence[Any]) -> Iterator[tuple[bytes, str]]:
                     yield data[:cut], str(f)
         if rest.strip():
             yield rest, str(f)
+
+
+class _Fallback(Exception):
+    """A batch the fast path cannot take: the file is re-read block by block."""
+
+
+Cols = dict[str, Any]
+
+
+def _file_columns(f: Any, schema: pa.Schema, convert: Any, slow: Any) -> list[Cols]:
+    """Column parts of one segment: compressed (complete) segments stream through Arrow's reader
+    (no line splitting in Python); anything it cannot take, and the plain current segment (which
+    may end in a torn line), go block by block, each block falling back to the record parser."""
+    if str(f).endswith((".gz", ".zst")):
+        try:
+            out: list[Cols] = []
+            with pa.input_stream(str(f), compression="gzip" if str(f).endswith(".gz") else "zstd") as raw:
+                reader = pj.open_json(raw, read_options=pj.ReadOptions(block_size=STREAM_BLOCK_BYTES),
+                                      parse_options=pj.ParseOptions(explicit_schema=schema,
+                                                                    unexpected_field_behavior="ignore"))
+                for batch in reader:
+                    if batch.num_rows:
+                        cols = convert(pa.Table.from_batches([batch]))
+                        if cols is None:
+                            raise _Fallback
+                        out.append(cols)
+            return out
+        except (_Fallback, pa.ArrowInvalid, pa.ArrowTypeError, OSError, EOFError):
+            pass
+    out = []
+    for block, src in _blocks([f]):
+        tab = _arrow(block, schema)
+        if tab is not None and not tab.num_rows:
+            continue
+        cols = convert(tab) if tab is not None else None
+        out.append(cols if cols is not None else slow(block, src))
+    return out
 
 
 def _arrow(block: bytes, schema: pa.Schema) -> pa.Table | None:
@@ -179,29 +217,30 @@ class RequestColumns:
 def load_request_columns(source: Source) -> RequestColumns:
     """Columns of every request in ``source`` (a journal path, a directory or a list of them)."""
     svc, reg = _Names(), _Names()
+
+    def convert(tab: pa.Table) -> Cols | None:
+        kind = _fixed_codes(tab["kind"], _KIND)
+        outcome = _fixed_codes(tab["outcome"], _OUT)
+        names = tab["service"]
+        if (kind is None or outcome is None or not _finite(tab["t0"], tab["t1"]) or names.null_count
+                or pc.any(pc.equal(names, "")).as_py()):
+            return None
+        return {"t0": tab["t0"].to_numpy(), "service": _codes(names, svc), "kind": kind, "outcome": outcome,
+                "region": _codes(tab["region"], reg, empty_is_null=True)}
+
+    def slow(block: bytes, src: str) -> Cols:  # the in-memory parser: same errors, same skips
+        rs = [Request.from_dict(rec, source=src) for rec in _slow_records(block)]
+        return {"t0": np.array([r.t0 for r in rs], dtype=np.float64),
+                "service": np.array([svc.code(r.service) for r in rs], dtype=np.int16),
+                "kind": np.array([_KIND[r.kind] for r in rs], dtype=np.int8),
+                "outcome": np.array([_OUT[r.outcome] for r in rs], dtype=np.int8),
+                "region": np.array([reg.code(r.region) if r.region else -1 for r in rs], dtype=np.int16)}
+
     parts: dict[str, list[np.ndarray]] = {k: [] for k in ("t0", "service", "kind", "outcome", "region")}
-    for block, src in _blocks(journal_files(source, "requests")):
-        tab = _arrow(block, _REQ_SCHEMA)
-        cols: dict[str, np.ndarray] | None = None
-        if tab is not None and tab.num_rows:
-            kind = _fixed_codes(tab["kind"], _KIND)
-            outcome = _fixed_codes(tab["outcome"], _OUT)
-            names = tab["service"]
-            if (kind is not None and outcome is not None and _finite(tab["t0"], tab["t1"])
-                    and not names.null_count and not pc.any(pc.equal(names, "")).as_py()):
-                cols = {"t0": tab["t0"].to_numpy(), "service": _codes(names, svc), "kind": kind,
-                        "outcome": outcome, "region": _codes(tab["region"], reg, empty_is_null=True)}
-        elif tab is not None:
-            continue
-        if cols is None:  # the in-memory parser, record by record: same errors, same skips
-            rs = [Request.from_dict(rec, source=src) for rec in _slow_records(block)]
-            cols = {"t0": np.array([r.t0 for r in rs], dtype=np.float64),
-                    "service": np.array([svc.code(r.service) for r in rs], dtype=np.int16),
-                    "kind": np.array([_KIND[r.kind] for r in rs], dtype=np.int8),
-                    "outcome": np.array([_OUT[r.outcome] for r in rs], dtype=np.int8),
-                    "region": np.array([reg.code(r.region) if r.region else -1 for r in rs], dtype=np.int16)}
-        for k, v in cols.items():
-            parts[k].append(v)
+    for f in journal_files(source, "requests"):
+        for cols in _file_columns(f, _REQ_SCHEMA, convert, slow):
+            for k, v in cols.items():
+                parts[k].append(v)
     dtypes = {"t0": np.float64, "service": np.int16, "kind": np.int8, "outcome": np.int8, "region": np.int16}
     arr = {k: (np.concatenate(v) if v else np.empty(0, dtype=dtypes[k])) for k, v in parts.items()}
     return RequestColumns(arr["t0"], arr["service"], arr["kind"], arr["outcome"], arr["region"],
@@ -224,29 +263,30 @@ class LedgerColumns:
 
 def load_ledger_columns(source: Source) -> LedgerColumns:
     svc = _Names()
+
+    def convert(tab: pa.Table) -> Cols | None:
+        outcome = _fixed_codes(tab["outcome"], _OUT)
+        if (outcome is None or tab["id"].null_count or tab["service"].null_count
+                or pc.any(pc.equal(tab["id"], "")).as_py() or pc.any(pc.equal(tab["service"], "")).as_py()
+                or not _finite(tab["t0"], tab["t1"])):
+            return None
+        return {"id": tab["id"].combine_chunks(), "service": _codes(tab["service"], svc),
+                "t1": tab["t1"].to_numpy(), "outcome": outcome}
+
+    def slow(block: bytes, src: str) -> Cols:
+        ws = [Write.from_dict(rec, source=src) for rec in _slow_records(block)]
+        return {"id": pa.array([w.id for w in ws], type=pa.string()),
+                "service": np.array([svc.code(w.service) for w in ws], dtype=np.int16),
+                "t1": np.array([w.t1 for w in ws], dtype=np.float64),
+                "outcome": np.array([_OUT[w.outcome] for w in ws], dtype=np.int8)}
+
     ids: list[pa.Array] = []
     parts: dict[str, list[np.ndarray]] = {"service": [], "t1": [], "outcome": []}
-    for block, src in _blocks(journal_files(source, "ledger")):
-        tab = _arrow(block, _LEDGER_SCHEMA)
-        if tab is not None and not tab.num_rows:
-            continue
-        ok_fast = False
-        if tab is not None:
-            outcome = _fixed_codes(tab["outcome"], _OUT)
-            ok_fast = (outcome is not None and not tab["id"].null_count and not tab["service"].null_count
-                       and not pc.any(pc.equal(tab["id"], "")).as_py()
-                       and not pc.any(pc.equal(tab["service"], "")).as_py() and _finite(tab["t0"], tab["t1"]))
-        if tab is not None and ok_fast and outcome is not None:
-            ids.append(tab["id"].combine_chunks())
-            parts["service"].append(_codes(tab["service"], svc))
-            parts["t1"].append(tab["t1"].to_numpy())
-            parts["outcome"].append(outcome)
-            continue
-        ws = [Write.from_dict(rec, source=src) for rec in _slow_records(block)]
-        ids.append(pa.array([w.id for w in ws], type=pa.string()))
-        parts["service"].append(np.array([svc.code(w.service) for w in ws], dtype=np.int16))
-        parts["t1"].append(np.array([w.t1 for w in ws], dtype=np.float64))
-        parts["outcome"].append(np.array([_OUT[w.outcome] for w in ws], dtype=np.int8))
+    for f in journal_files(source, "ledger"):
+        for cols in _file_columns(f, _LEDGER_SCHEMA, convert, slow):
+            ids.append(cols.pop("id"))
+            for k, v in cols.items():
+                parts[k].append(v)
     dtypes = {"service": np.int16, "t1": np.float64, "outcome": np.int8}
     arr = {k: (np.concatenate(v) if v else np.empty(0, dtype=dtypes[k])) for k, v in parts.items()}
     return LedgerColumns(pa.chunked_array(ids, type=pa.string()), arr["service"], arr["t1"], arr["outcome"],
