@@ -14,6 +14,11 @@ Normally started by ``gameday.load.runner.LoadRunner`` and configured by env:
   GAMEDAY_RECORD           1 (default) / 0: journal requests or not (the benchmark compares both)
   GAMEDAY_MAX_RUN_TIME     safety stop in seconds when no --run-time is given (default 3600)
   GAMEDAY_MAX_INFLIGHT     cap on concurrent requests per user (default rate x timeouts x 1.5)
+  GAMEDAY_JOURNAL_MAX_MB   journal segment size before rotation (default 64; rotated segments are
+                           named requests.000001.jsonl, then compressed to .gz, or .zst when the
+                           zstandard package is installed)
+  GAMEDAY_JOURNAL_COMPRESSION  gzip / zstd / none (default: zstd if installed, else gzip)
+  GAMEDAY_JOURNAL_FLUSH_S  how often buffered journal lines reach the file (default 0.2 s; always at stop)
 
 Pacing: each (service, kind) has one user running a fixed schedule (request k starts at k/rate s)
 and each request runs in its own greenlet, so a stalled target does not stretch the schedule:
