@@ -101,6 +101,48 @@ def steady_state(endpoints: Endpoints, timeout: float = 60.0) -> dict[str, str]:
     raise DrillError(f"steady state not reached within {timeout:.0f} s: {last}")
 
 
+def groups_settled(endpoints: Endpoints, topology: Any, timeout: float = 60.0) -> None:
+    """Every Auto Scaling group at its desired capacity, every member InService and Healthy.
+
+    A drill must start from the steady state: an instance still Pending or Terminating from an
+    earlier drill (or replaced by its group's health checks) would be picked as a victim or would
+    absorb traffic, and the drill would measure the leftovers instead of the fault.
+    """
+    import boto3
+
+    from gameday.target import SANDBOX_CREDENTIALS
+
+    kw: dict[str, Any] = {}
+    if endpoints.aws_endpoint_url:  # the sandbox's control plane; real AWS uses the normal chain
+        kw = {"endpoint_url": endpoints.aws_endpoint_url,
+              "aws_access_key_id": SANDBOX_CREDENTIALS["AWS_ACCESS_KEY_ID"],
+              "aws_secret_access_key": SANDBOX_CREDENTIALS["AWS_SECRET_ACCESS_KEY"]}
+    by_region: dict[str, list[str]] = {}
+    for svc in getattr(topology, "services", {}).values():
+        for region, sr in svc.regions.items():
+            by_region.setdefault(region, []).append(sr.asg_name)
+    if not by_region:
+        return
+    clients = {r: boto3.client("autoscaling", region_name=r, **kw) for r in by_region}
+    deadline = time.monotonic() + timeout
+    unsettled: list[str] = []
+    while True:
+        unsettled = []
+        for region, names in by_region.items():
+            for g in clients[region].describe_auto_scaling_groups(AutoScalingGroupNames=names)["AutoScalingGroups"]:
+                ready = [i for i in g["Instances"]
+                         if i["LifecycleState"] == "InService" and i["HealthStatus"] == "Healthy"]
+                if len(ready) != g["DesiredCapacity"] or len(g["Instances"]) != len(ready):
+                    states = sorted(f"{i['InstanceId']} {i['LifecycleState']}/{i['HealthStatus']}"
+                                    for i in g["Instances"])
+                    unsettled.append(f"{g['AutoScalingGroupName']} (desired {g['DesiredCapacity']}: {states})")
+        if not unsettled or time.monotonic() > deadline:
+            break
+        time.sleep(0.5)
+    if unsettled:
+        raise DrillError(f"Auto Scaling groups not settled within {timeout:.0f} s: {'; '.join(unsettled)}")
+
+
 def chaos_env(endpoints: Endpoints, topology: Any, password: str | None, extra: dict[str, Any]) -> dict[str, str]:
     """Environment that fills the experiments' configuration (see experiments/README.md)."""
     from gameday.chaos.config import experiment_env
@@ -252,6 +294,7 @@ def _run_drill(scenario: Any, endpoints: Endpoints, topology: Any, run_dir: Path
     load = scenario.load_for(timing)
     with step("steady state"):
         steady_state(endpoints)
+        groups_settled(endpoints, topology, timeout=600.0 if timing == "aws" else 60.0)
     runner = LoadRunner(endpoints.services, run_dir / "load", probe_rate=load.probe_rate,
                         write_rate=load.write_rate, run_time_s=load.duration_s)
     journal: dict[str, Any] = {}

@@ -218,14 +218,7 @@ def make_runner(args: argparse.Namespace, state: Path, *, for_destroy: bool = Fa
         env.update(SANDBOX_ENV)
         unset.extend(AWS_ENV_DROPPED_FOR_SANDBOX)
     else:
-        pw = os.environ.get(ENV_DB_PASSWORD)
-        if not pw:
-            if not for_destroy:
-                raise ConfigError(f"${ENV_DB_PASSWORD} is not set", field=ENV_DB_PASSWORD,
-                                  hint=f"export {ENV_DB_PASSWORD}=<at least 8 characters> "
-                                       "(kept out of argv and logs)")
-            pw = "destroy-does-not-use-the-password"
-        vars_["db_password"] = Secret(pw)
+        vars_["db_password"] = aws_db_password(for_destroy)
         env["AWS_EC2_METADATA_DISABLED"] = "true"  # no silent credentials from an EC2 host's metadata
     var_files = list(getattr(args, "var_file", []) or [])
     for f in var_files:
@@ -245,6 +238,18 @@ def _write_sandbox_override(runner: TerraformRunner, url: str) -> None:
 # --------------------------------------------------------------- commands
 
 
+def aws_db_password(for_destroy: bool = False) -> Secret:
+    """The database password for real AWS, from the environment only (never argv, never logs)."""
+    pw = os.environ.get(ENV_DB_PASSWORD)
+    if not pw:
+        if not for_destroy:
+            raise ConfigError(f"${ENV_DB_PASSWORD} is not set", field=ENV_DB_PASSWORD,
+                              hint=f"export {ENV_DB_PASSWORD}=<at least 8 characters> "
+                                   "(kept out of argv and logs)")
+        pw = "destroy-does-not-use-the-password"
+    return Secret(pw)
+
+
 def cmd_up(args: argparse.Namespace) -> int:
     from gameday.guard.provision import check_provision_inputs, guard_provision
 
@@ -252,6 +257,7 @@ def cmd_up(args: argparse.Namespace) -> int:
     target = args.target
     check_provision_inputs(args)  # bad input: nothing started
     if target == "aws":
+        aws_db_password()  # a missing password is bad input: said before any AWS call
         guard_provision(args)  # credentials, STS identity, allow-lists, consent: before terraform
     cp: ControlPlaneInfo | None = None
     if target == "sandbox":

@@ -79,6 +79,21 @@ def patch_moto(target_health: Callable[[str, str], str | None]) -> None:
 
     asg_models.InstanceState.__init__ = instance_state_init  # type: ignore[method-assign]
 
+    def update_attached_target_groups(self: Any, group_name: str) -> None:
+        """Register the group's live members only: a Terminating (already terminated) member is not
+        registered again by an UpdateAutoScalingGroup (moto tried, and EC2 refused the whole call)."""
+        group = self.autoscaling_groups[group_name]
+        if not group.target_group_arns:
+            return
+        live = [st.instance.id for st in group.instance_states
+                if st.lifecycle_state in ACTIVE_STATES and st.instance.state == "running"]
+        for tg in self.elbv2_backend.describe_target_groups(target_group_arns=group.target_group_arns,
+                                                             load_balancer_arn=None, names=None):
+            if live:
+                self.elbv2_backend.register_targets(tg.arn, [{"Id": iid, "Port": tg.port} for iid in live])
+
+    asg_models.AutoScalingBackend.update_attached_target_groups = update_attached_target_groups  # type: ignore[method-assign]
+
     def active_instances(self: Any) -> list[Any]:
         return [x for x in self.instance_states if x.lifecycle_state in ACTIVE_STATES]
 
