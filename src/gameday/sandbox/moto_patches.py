@@ -94,6 +94,23 @@ def patch_moto(target_health: Callable[[str, str], str | None]) -> None:
 
     asg_models.AutoScalingBackend.update_attached_target_groups = update_attached_target_groups  # type: ignore[method-assign]
 
+    set_desired = asg_models.FakeAutoScalingGroup.set_desired_capacity
+
+    def set_desired_capacity(self: Any, new_capacity: int | None) -> None:
+        """Scale-in chooses among Pending / InService members only (moto took the first members in
+        its list, Terminating ones included, and left the replacements running)."""
+        leaving = [st for st in self.instance_states
+                   if st.lifecycle_state not in ACTIVE_STATES and not st.protected_from_scale_in]
+        for st in leaving:
+            st.protected_from_scale_in = True
+        try:
+            set_desired(self, new_capacity)
+        finally:
+            for st in leaving:
+                st.protected_from_scale_in = False
+
+    asg_models.FakeAutoScalingGroup.set_desired_capacity = set_desired_capacity  # type: ignore[method-assign]
+
     def active_instances(self: Any) -> list[Any]:
         return [x for x in self.instance_states if x.lifecycle_state in ACTIVE_STATES]
 
