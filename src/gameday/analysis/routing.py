@@ -5,8 +5,8 @@ region header is usually missing). Responses without a region header are ignored
 switches and shown as ``"unknown"`` in bucket counts.
 
 Switch definition (debounced): a response from region X at time t *confirms* X when
-X holds more than ``majority`` (default half) of the successful responses started in
-``[t, t + min_stable_s)`` and that window lies inside the data (``t + min_stable_s <=`` last
+X holds more than ``majority`` (default half), and at least two, of the successful responses
+started in ``[t, t + min_stable_s)`` and that window lies inside the data (``t + min_stable_s <=`` last
 response). The routed region is the region of the latest confirming response; a switch is
 recorded at the first confirming response of a region different from the current one, so the
 switch time is the first response from the new region once it stays the majority. The initial
@@ -142,7 +142,9 @@ def _confirmed(s: Series, min_stable_s: float, majority: float) -> tuple[np.ndar
         mine = reg == c
         same[mine] = (cum[b] - cum[a])[mine]
     full = t + min_stable_s <= t[-1] + _EPS
-    conf = full & (same > majority * (b - a))
+    # a lone response never confirms a region: a stray answer just before an outage (a window
+    # with nothing else in it) would otherwise count as a switch
+    conf = full & (same > majority * (b - a)) & (same >= 2)
     return t[conf], reg[conf]
 
 
