@@ -82,6 +82,8 @@ CASES: dict[str, Callable[[Path], Case]] = {
     "provision up --timeout -1": _c("provision", "up", "--state-dir", "{tmp}/state", "--timeout", "-1",
                                     expect=["--timeout"]),
     "provision up --target bogus": _c("provision", "up", "--target", "bogus", expect=["--target"]),
+    "provision aws: no password": _c("provision", "up", "--target", "aws", "--state-dir", "{tmp}/state",
+                                     expect=["GAMEDAY_DB_PASSWORD"], env={"GAMEDAY_DB_PASSWORD": ""}),
     "provision aws: no config": _c("provision", "up", "--target", "aws", "--state-dir", "{tmp}/state",
                                    expect=["config.yaml", "allow-list"]),
     "provision aws: $GAMEDAY_CONFIG missing": _c("provision", "up", "--target", "aws", "--state-dir", "{tmp}/st",
@@ -150,8 +152,8 @@ CASES: dict[str, Callable[[Path], Case]] = {
     "locust --host not-a-url": _c("-f", str(REPO / "loadtests/locustfile.py"), "--host", "not-a-url",
                                   "--headless", "-u", "1", "-r", "1", "-t", "2s", prog="locust",
                                   expect=["--host", "http"]),
-    "locust -u 10": _c("-f", str(REPO / "loadtests/locustfile.py"), "--host", "http://127.0.0.1:9",
-                       "--headless", "-u", "10", "-r", "1", "-t", "2s", prog="locust", expect=["-u", "exactly 1"]),
+    "locust -u 0": _c("-f", str(REPO / "loadtests/locustfile.py"), "--host", "http://127.0.0.1:9",
+                      "--headless", "-u", "0", "-r", "1", "-t", "2s", prog="locust", expect=["-u", "multiple"]),
     "locust GAMEDAY_TARGETS not JSON": _c("-f", str(REPO / "loadtests/locustfile.py"), "--headless", "-u", "1",
                                           "-t", "2s", prog="locust", expect=["GAMEDAY_TARGETS"],
                                           env={"GAMEDAY_TARGETS": "{web"}),
@@ -189,7 +191,9 @@ def test_bad_input(name: str, tmp_path: Path) -> None:
     home.mkdir()
     env = {k: v for k, v in os.environ.items()
            if not k.startswith(("AWS_", "GAMEDAY_", "PYTEST_")) and k != "HOME"}
-    env.update({"HOME": str(home), "GAMEDAY_STATE_DIR": str(tmp_path / "default-state"), **case.env})
+    # a database password is set, so the aws cases reach the check they are about (its absence is a case)
+    env.update({"HOME": str(home), "GAMEDAY_STATE_DIR": str(tmp_path / "default-state"),
+                "GAMEDAY_DB_PASSWORD": "long-enough-password", **case.env})
     argv = [a.replace("{tmp}", str(tmp_path)) for a in case.argv]
     prog = {"gameday": [sys.executable, "-m", "gameday"], "pytest": [sys.executable, "-m", "pytest", "-p",
             "no:randomly", "-q", "-p", "no:cacheprovider"], "locust": [str(Path(sys.executable).parent / "locust")]}
