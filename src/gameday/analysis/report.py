@@ -24,14 +24,23 @@ def summarise(requests: Iterable[Request | Mapping[str, Any]], ledger: Iterable[
     writes = as_writes(ledger)
     loss = (check_writes(writes, present_ids, fault_start, max_ids=max_ids).to_dict()
             if present_ids is not None else None)
+    return summary_dict(fault_start, fault_end, primary_region, window_s, threshold, min_stable_s,
+                        n_requests=len(reqs), n_writes=len(writes), loss=loss, routing=routing,
+                        rto={svc: {k: r.to_dict() for k, r in per.items()} for svc, per in rto.items()})
+
+
+def summary_dict(fault_start: float, fault_end: float | None, primary_region: str, window_s: float,
+                 threshold: float, min_stable_s: float, *, n_requests: int, n_writes: int,
+                 rto: dict[str, Any], loss: dict[str, Any] | None, routing: dict[str, Any]) -> dict[str, Any]:
+    """The one shape of a drill's measurements, whichever path (in memory or streamed) computed them."""
     return {
         "fault": {"start": fault_start, "end": fault_end,
                   "duration_s": (fault_end - fault_start) if fault_end is not None else None},
         "parameters": {"window_s": window_s, "threshold": threshold, "min_stable_s": min_stable_s,
                        "primary_region": primary_region},
-        "requests": len(reqs),
-        "writes": len(writes),
-        "rto": {svc: {k: r.to_dict() for k, r in per.items()} for svc, per in rto.items()},
+        "requests": n_requests,
+        "writes": n_writes,
+        "rto": rto,
         "data_loss": loss,
         "routing": routing,
     }

@@ -464,14 +464,7 @@ def summarise_journals(requests: Source | RequestColumns, ledger: Source | Ledge
     lc = ledger if isinstance(ledger, LedgerColumns) else load_ledger_columns(ledger)
     loss = (check_writes_columns(lc, present_ids, fault_start, max_ids=max_ids).to_dict()
             if present_ids is not None else None)
-    return {
-        "fault": {"start": fault_start, "end": fault_end,
-                  "duration_s": (fault_end - fault_start) if fault_end is not None else None},
-        "parameters": {"window_s": window_s, "threshold": threshold, "min_stable_s": min_stable_s,
-                       "primary_region": primary_region},
-        "requests": n_requests,
-        "writes": len(lc),
-        "rto": rto,
-        "data_loss": loss,
-        "routing": routing,
-    }
+    from gameday.analysis.report import summary_dict
+
+    return summary_dict(fault_start, fault_end, primary_region, window_s, threshold, min_stable_s,
+                        n_requests=n_requests, n_writes=len(lc), rto=rto, loss=loss, routing=routing)
