@@ -246,10 +246,12 @@ class TerraformRunner:
         if self.work_dir == self.module_dir or self.module_dir in self.work_dir.parents:
             raise GamedayError(f"work dir {self.work_dir} must be outside the module {self.module_dir}")
         self.work_dir.mkdir(parents=True, exist_ok=True)
-        self.work_dir.chmod(0o700)  # the state holds sensitive values (terraform keeps them in plain text)
         self.log_dir = self.work_dir / "logs"
         self.registry = registry or ProcessRegistry(self.work_dir)
         self._sync_module()
+        # after the copy (copytree copies the module dir's own mode onto the work dir): the state
+        # holds sensitive values, terraform keeps them in plain text
+        self.work_dir.chmod(0o700)
         if cli_config is None:
             self.cli_config = mirror.write_cli_config(self.work_dir / "terraform.tfrc")
         else:
@@ -415,7 +417,10 @@ class TerraformRunner:
             kill_group(pgid, signal.SIGKILL)
 
     def _protect_state(self) -> None:
-        """State, its backups and plans hold the database password in clear text: owner-only (0600)."""
+        """State, its backups and plans hold the database password in clear text: owner-only (0600),
+        in an owner-only directory (0700; copying the module in can reset the directory's mode)."""
+        with contextlib.suppress(OSError):
+            self.work_dir.chmod(0o700)
         for p in [*self.work_dir.glob("terraform.tfstate*"), *self.work_dir.glob("*.tfplan")]:
             with contextlib.suppress(OSError):
                 p.chmod(0o600)
