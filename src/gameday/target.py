@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from gameday.provision.topology import Topology
 
 SANDBOX_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test"}  # moto's dummies
+SANDBOX_ACCOUNT = "123456789012"  # moto's default account: every sandbox resource lives in it
 
 
 @dataclass(frozen=True)

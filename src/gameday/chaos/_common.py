@@ -18,7 +18,6 @@ from gameday.errors import GamedayError
 from gameday.util.redact import Secret, redact
 
 GA_API_REGION = "us-west-2"  # the Global Accelerator API exists only in us-west-2
-SANDBOX_ACCOUNT = "123456789012"
 
 
 class ActivityFailed(GamedayError, FailedActivity):

@@ -21,16 +21,10 @@ from functools import cache
 from pathlib import Path
 
 from gameday.errors import ConfigError
+from gameday.sandbox.routing import GA_CHECK_TIMEOUT_S, ROUTE53_CHECK_TIMEOUT_S  # the router's own, with sources
 from gameday.sandbox.timing import TimingProfile, get_profile
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
-
-# Route 53 HTTP health checks: "must be able to establish a TCP connection with the endpoint within
-# four seconds" (https://docs.aws.amazon.com/Route53/latest/DeveloperGuide/dns-failover-determining-health-of-endpoints.html);
-# Global Accelerator documents no HTTP check timeout of its own. The same timeouts as the sandbox's
-# global router, so budget and emulation agree on what one check may take.
-ROUTE53_CHECK_TIMEOUT_S = 4.0
-GA_CHECK_TIMEOUT_S = 5.0
 
 ROUTING_MODES = ("global_accelerator", "route53")
 

@@ -42,13 +42,13 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from gameday.sandbox.timing import TimingProfile
+from gameday.target import SANDBOX_ACCOUNT as ACCOUNT
 
 if TYPE_CHECKING:
     from gameday.sandbox.controller import Controller
 
 log = logging.getLogger("gameday.asg")
 
-ACCOUNT = "123456789012"
 RUNNING = "running"
 NOT_RUNNING = ("stopping", "stopped", "shutting-down", "terminated")
 
@@ -73,10 +73,8 @@ class GroupLifecycle:
         self.in_service_at: dict[str, float] = {}
 
     # -- settings the Terraform made -------------------------------------------------------
-    def boot_s(self, group: Any) -> float:
-        return self.timing.s(float(group.health_check_grace_period or 0))
-
     def grace_s(self, group: Any) -> float:
+        """The group's health-check grace period, scaled; also its start-up time (module doc)."""
         return self.timing.s(float(group.health_check_grace_period or 0))
 
     def deregistration_delay_s(self, region: str, group: Any) -> float:
@@ -106,7 +104,7 @@ class GroupLifecycle:
             proc = self.ctl.instances.get(iid)
             if proc is None:
                 first = self.ctl._first_seen.setdefault(iid, now)
-                if now - first >= self.boot_s(group):
+                if now - first >= self.grace_s(group):
                     self.ctl._start_instance(iid, svc, region, st.instance.placement.zone
                                              if st.instance.placement else "")
                 continue

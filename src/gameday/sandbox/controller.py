@@ -20,12 +20,12 @@ from typing import Any
 from gameday.sandbox.asg import GroupLifecycle
 from gameday.sandbox.events import EventLog
 from gameday.sandbox.timing import TimingProfile
+from gameday.target import SANDBOX_ACCOUNT as ACCOUNT
 from gameday.util.net import free_port
 from gameday.util.procs import ProcessRegistry
 
 log = logging.getLogger("gameday.controller")
 
-ACCOUNT = "123456789012"
 
 
 @dataclass

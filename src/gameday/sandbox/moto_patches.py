@@ -23,8 +23,8 @@ from xml.sax.saxutils import escape
 
 from gameday.controlplane.hooks import ApiCall, Hooks, Response
 from gameday.sandbox.asg import validate_desired_capacity
+from gameday.target import SANDBOX_ACCOUNT as ACCOUNT
 
-ACCOUNT = "123456789012"
 ACTIVE_STATES = ("Pending", "InService")
 
 

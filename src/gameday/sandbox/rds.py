@@ -22,8 +22,7 @@ from xml.sax.saxutils import escape
 
 from gameday.controlplane.hooks import ApiCall, Hooks, Response
 from gameday.errors import SandboxError
-
-ACCOUNT = "123456789012"
+from gameday.target import SANDBOX_ACCOUNT as ACCOUNT
 
 #: RebootDBInstance, request parameter ForceFailover: "Constraint: You can't enable force failover if
 #: the instance isn't configured for Multi-AZ."

@@ -12,8 +12,7 @@ from typing import Any
 from gameday.errors import SandboxError
 from gameday.sandbox.haproxy import HealthCheck
 from gameday.sandbox.timing import TimingProfile
-
-ACCOUNT = "123456789012"
+from gameday.target import SANDBOX_ACCOUNT as ACCOUNT
 
 # Global Accelerator does not document a health-check timeout for HTTP checks of its own; the
 # sandbox times a check out after at most 5 s (never after the next check is due).

@@ -9,7 +9,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from gameday.chaos import _undo
-from gameday.chaos._common import SANDBOX_ACCOUNT, ActivityFailed, client
+from gameday.chaos._common import ActivityFailed, client
+from gameday.target import SANDBOX_ACCOUNT
 
 REGION_TAG = "gameday:region"
 FAULT_TAG = "gameday:fault"
