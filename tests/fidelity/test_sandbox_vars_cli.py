@@ -25,6 +25,7 @@ from gameday.provision.sandbox import (
     read_tfvars,
     terraform_var_files,
 )
+from gameday.util.procs import processes_mentioning
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = REPO_ROOT / "provision" / "terraform" / "examples"
@@ -34,21 +35,6 @@ def _gameday(*args: str, state: Path, timeout: float = 60.0) -> subprocess.Compl
     env = {**os.environ, "GAMEDAY_STATE_DIR": str(state)}
     return subprocess.run([sys.executable, "-m", "gameday", *args], env=env, text=True, capture_output=True,
                           timeout=timeout, cwd=str(state.parent), check=False)
-
-
-def _processes_mentioning(text: str) -> list[str]:
-    """Command lines of live processes that mention ``text`` (a unique temp path)."""
-    found = []
-    for proc in Path("/proc").iterdir():
-        if not proc.name.isdigit():
-            continue
-        try:
-            cmd = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-        except OSError:
-            continue
-        if text in cmd:
-            found.append(f"{proc.name}: {cmd}")
-    return found
 
 
 # ------------------------------------------------------------------ accepted input
@@ -234,7 +220,7 @@ def test_bad_input_is_one_clear_line_exit_2_nothing_started(case: str, tmp_path:
     assert message in lines[0], proc.stderr
     assert fix in proc.stderr, proc.stderr
     assert not state.exists(), "bad input must be rejected before the state dir is touched"
-    assert not _processes_mentioning(str(tmp_path)), "bad input left a process running"
+    assert not processes_mentioning(str(tmp_path)), "bad input left a process running"
 
 
 def test_config_errors_name_file_and_field(tmp_path: Path) -> None:

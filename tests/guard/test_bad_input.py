@@ -16,6 +16,8 @@ from pathlib import Path
 
 import pytest
 
+from gameday.util.procs import processes_mentioning
+
 REPO = Path(__file__).resolve().parents[2]
 OK_CONFIG = ("accounts: ['123456789012']\nregions: [eu-south-1, eu-central-1]\n"
              "scope_tag: {key: 'gameday:stack', value: gameday}\n")
@@ -163,19 +165,6 @@ CASES: dict[str, Callable[[Path], Case]] = {
 }
 
 
-def _processes_mentioning(text: str) -> list[str]:
-    found = []
-    for proc in Path("/proc").iterdir():
-        if proc.name.isdigit() and int(proc.name) != os.getpid():
-            try:
-                cmd = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-            except OSError:
-                continue
-            if text in cmd:
-                found.append(f"{proc.name}: {cmd}")
-    return found
-
-
 def test_the_table_is_big_enough() -> None:
     assert len(CASES) >= 40, len(CASES)
 
@@ -217,4 +206,4 @@ def test_bad_input(name: str, tmp_path: Path) -> None:
         assert text.replace("{tmp}", str(tmp_path)) in out, (text, out[-2000:])
     assert not (tmp_path / "state").exists() or not any((tmp_path / "state").iterdir()), \
         "bad input must be refused before state is written"
-    assert not _processes_mentioning(str(tmp_path)), "bad input left a process running"
+    assert not processes_mentioning(str(tmp_path)), "bad input left a process running"

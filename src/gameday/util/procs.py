@@ -59,6 +59,24 @@ def pgid_alive(pgid: int) -> bool:
     return False
 
 
+def processes_mentioning(text: str) -> list[str]:
+    """``pid: command line`` of every live process (but this one) whose command line contains text.
+
+    Tests pass a unique temp path to prove that nothing they started is still running.
+    """
+    found = []
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit() or int(proc.name) == os.getpid():
+            continue
+        try:
+            cmd = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        if text in cmd:
+            found.append(f"{proc.name}: {cmd}")
+    return found
+
+
 def kill_group(pgid: int, sig: int = signal.SIGKILL, wait: float = 5.0) -> None:
     """Signal a whole process group and wait until nothing of it is left running."""
     try:
