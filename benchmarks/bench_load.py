@@ -60,13 +60,15 @@ def one_run(url: str, out: Path, record: bool, seconds: float, inflight: int) ->
 
 
 MICRO = """
-import importlib.util, json, os, sys, tempfile, time
+import atexit, importlib.util, json, os, shutil, sys, tempfile, time
 from pathlib import Path
 import locust  # noqa: F401  (gevent monkey-patching, as in a real run)
 import requests
 url, locustfile, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
+scratch = tempfile.mkdtemp(prefix="gameday-bench-micro-")
+atexit.register(shutil.rmtree, scratch, True)  # the journals written here are only measured, never kept
 os.environ.update(GAMEDAY_TARGETS=json.dumps({"web": url}), GAMEDAY_WRITE_SERVICES="",
-                  GAMEDAY_RECORDS_DIR=tempfile.mkdtemp(prefix="gameday-bench-micro-"))
+                  GAMEDAY_RECORDS_DIR=scratch)
 spec = importlib.util.spec_from_file_location("gameday_locustfile", locustfile)
 mod = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(mod)
