@@ -92,6 +92,7 @@ class WriteLoop:
         self.interval_s = interval_s
         self.acked: list[str] = []
         self.ack_times: list[float] = []
+        self.sent_times: list[float] = []  # when each acknowledged INSERT was sent (parallel to ack_times)
         self.errors: list[str] = []
         self._stop = threading.Event()
         self._t = threading.Thread(target=self._run, daemon=True)
@@ -112,6 +113,10 @@ class WriteLoop:
         ts = self.ack_times
         return max((b - a for a, b in itertools.pairwise(ts)), default=0.0)
 
+    def first_ack_of_write_sent_after(self, t: float) -> float | None:
+        """Ack time of the first write sent after ``t``: one in flight at ``t`` may be acked by the old primary."""
+        return min((a for s, a in zip(self.sent_times, self.ack_times, strict=True) if s > t), default=None)
+
     def wait_acks(self, n: int, timeout: float = 10.0) -> None:
         deadline = time.monotonic() + timeout
         start = len(self.acked)
@@ -130,10 +135,12 @@ class WriteLoop:
             try:
                 if conn is None:
                     conn = self.connect()
+                sent = time.monotonic()
                 conn.execute("INSERT INTO records (id, service, region, payload)"
                              " VALUES (%s, 'test', 'x', '{}')", (rid,))
                 self.acked.append(rid)
                 self.ack_times.append(time.monotonic())
+                self.sent_times.append(sent)
             except psycopg.Error as exc:
                 self.errors.append(str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
                 if conn is not None:
