@@ -406,9 +406,14 @@ class VariantSandbox:
         self.drills += 1
         result = run_drill(scenario, self.endpoints, self.topology, self.runs / f"{self.drills:02d}-{name}",
                            timing="fast", password=self.password)
-        if result.inconclusive:  # a starved host can fake a breach as well as hide one: judge nothing
-            pytest.skip(result.inconclusive_message or "INCONCLUSIVE")
+        skip_if_inconclusive(result)
         return result
+
+
+def skip_if_inconclusive(result: Any) -> None:
+    """Skip (with the starvation figure) a test whose drill ran on a starved host: it proved nothing either way."""
+    if result.inconclusive:  # a starved host can fake a breach as well as hide one: judge nothing
+        pytest.skip(result.inconclusive_message or "INCONCLUSIVE")
 
 
 def variant_sandbox(request: pytest.FixtureRequest, runs: Path, scenarios_dir: Path, *,

@@ -33,6 +33,7 @@ class TrialResult:
     leftovers: list[str] = field(default_factory=list)
     rolled_back: bool = False
     seconds: float = 0.0
+    interrupted: bool = False  # the signal was sent: the drill was still running when the point came
 
 
 def _undo_kinds(state: Path) -> list[str]:
@@ -55,7 +56,7 @@ def point_reached(point: str, state: Path, reports: Path, before: int) -> Callab
 def start_drill(scenario: str, state: Path, reports: Path) -> subprocess.Popen[bytes]:
     argv = [sys.executable, "-m", "pytest", str(REPO / "scenarios" / "test_drills.py"), "-m", "drill",
             "--scenario", scenario, "--reuse-sandbox", str(state), "--gameday-reports", str(reports),
-            "-p", "no:randomly", "-p", "no:xdist", "-q"]
+            "-p", "no:randomly", "-p", "no:xdist", "-q", "-rs"]  # -rs: a skip says why (INCONCLUSIVE)
     return subprocess.Popen(argv, cwd=str(REPO), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                             start_new_session=True)  # its own process group: "Ctrl-C" = killpg(SIGINT)
 
@@ -83,6 +84,7 @@ def run_trial(scenario: str, sig: str, point: str, state: Path, reports: Path, *
     before = len(_undo_kinds(state))
     proc = start_drill(scenario, state, reports)
     reached = point_reached(point, state, reports, before)
+    interrupted = False
     try:
         deadline = time.monotonic() + timeout_s
         while not reached() and proc.poll() is None and time.monotonic() < deadline:
@@ -93,13 +95,14 @@ def run_trial(scenario: str, sig: str, point: str, state: Path, reports: Path, *
                 os.killpg(proc.pid, signal.SIGINT)
             else:
                 os.kill(proc.pid, getattr(signal, sig))
+            interrupted = True
         out, _ = proc.communicate(timeout=timeout_s)
     finally:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
     text = out.decode(errors="replace") if out else ""
-    res = TrialResult(scenario, sig, point, proc.returncode, text[-3000:])
+    res = TrialResult(scenario, sig, point, proc.returncode, text[-3000:], interrupted=interrupted)
     if sig == "SIGKILL":
         return res  # the caller runs 'gameday abort'
     judge(res, state, reports)
