@@ -139,7 +139,22 @@ def _selects_drills(config: pytest.Config) -> bool:
     return "not drill" not in expr
 
 
+# Every test that brings up a sandbox (marker ``sandbox`` or ``drill``) runs in one xdist group:
+# under ``--dist loadgroup`` they share one worker, so at most one sandbox is busy at a time
+# while the other workers run the harness's own tests. Two busy sandboxes on two cores starve
+# each other's health checks and failovers (drills turn INCONCLUSIVE or, worse, slow).
+SANDBOX_LANE = "gameday-sandbox-lane"
+
+
+@pytest.hookimpl(tryfirst=True)  # before xdist turns xdist_group markers into scheduling scopes
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        if item.get_closest_marker("sandbox") is not None or item.get_closest_marker("drill") is not None:
+            item.add_marker(pytest.mark.xdist_group(SANDBOX_LANE))
+    _select_scenarios(config, items)
+
+
+def _select_scenarios(config: pytest.Config, items: list[pytest.Item]) -> None:
     wanted = set(config.getoption("--scenario"))
     if not wanted:
         return

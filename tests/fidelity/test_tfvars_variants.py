@@ -99,7 +99,6 @@ def no_recovery_traffic(request: pytest.FixtureRequest, tmp_path: Path) -> Itera
     yield from _sandbox(request, tmp_path, "no-recovery-traffic.tfvars")
 
 
-@pytest.mark.xdist_group("fidelity-single-az")
 def test_single_az_database_crash_breaches_write_rto_or_loses_writes(single_az: VariantSandbox) -> None:
     """No Multi-AZ standby: a crashed primary recovers in place, far slower than a failover."""
     _recorded(single_az, "single-az.tfvars")
@@ -122,7 +121,6 @@ def test_single_az_database_crash_breaches_write_rto_or_loses_writes(single_az: 
             assert_breach(result, v.name, "lost acknowledged writes: ")
 
 
-@pytest.mark.xdist_group("fidelity-slow-health-check")
 def test_slow_health_check_instance_termination_breaches_read_rto(slow_health_check: VariantSandbox) -> None:
     """30 s x 10 failed checks: the ALBs keep sending requests to the terminated instances."""
     _recorded(slow_health_check, "slow-health-check.tfvars")
@@ -139,7 +137,6 @@ def test_slow_health_check_instance_termination_breaches_read_rto(slow_health_ch
     assert_held(result, "lost_writes")
 
 
-@pytest.mark.xdist_group("fidelity-no-recovery-traffic")
 def test_no_recovery_traffic_region_outage_never_switches(no_recovery_traffic: VariantSandbox) -> None:
     """Recovery ALBs of weight 0 in their endpoint groups: Global Accelerator has no failover target."""
     sandbox = no_recovery_traffic

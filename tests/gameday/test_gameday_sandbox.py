@@ -22,8 +22,10 @@ import pytest
 
 from gameday.gameday.engine import EXIT_CODES
 from gameday.gameday.history.store import HistoryStore
+from gameday.safety import undolog
+from gameday.util.retry import wait_until
 
-pytestmark = [pytest.mark.sandbox, pytest.mark.xdist_group("gameday-sandbox")]
+pytestmark = pytest.mark.sandbox
 
 PLAN = """\
 name: two
@@ -139,7 +141,11 @@ def test_plan_twice_history_trends_and_halt(gameday_sandbox: Any, tmp_path: Path
             out.append(line)
             if "fault: service-failover ..." in line or time.monotonic() > deadline:
                 break
-        time.sleep(2.0)  # the experiment has taken orders out of the primary region by now
+        # interrupt once the fault is really injected: its undo entry is written just before the
+        # injection (on a busy host chaos can take seconds to load before that)
+        wait_until("the fault's undo entry", lambda: bool(undolog.read(
+            reports.glob("halt-*/drills/service-failover/undo.jsonl"))), timeout=120, interval=0.1)
+        time.sleep(1.0)
         p.send_signal(signal.SIGTERM)
         rest, _ = p.communicate(timeout=300)
         text = "".join(out) + rest

@@ -120,3 +120,44 @@ def test_sandbox_var_files_from_option_or_environment(tmp_path: Path) -> None:
         out, _ = proc.communicate(timeout=60)
         assert proc.returncode == 0, out
         assert f"VAR_FILES={want!r}" in out, out
+
+
+LANE_PROBE = textwrap.dedent("""
+    import os
+    from pathlib import Path
+
+    import pytest
+
+    OUT = Path(os.environ["PROBE_DIR"])
+
+    def _record(kind, name):
+        (OUT / f"{kind}-{name}").write_text(os.environ.get("PYTEST_XDIST_WORKER", "master"))
+
+    @pytest.mark.sandbox
+    @pytest.mark.parametrize("n", range(4))
+    def test_sandbox(n):
+        _record("sandbox", n)
+
+    @pytest.mark.drill
+    def test_drill():
+        _record("sandbox", "drill")
+
+    @pytest.mark.parametrize("n", range(6))
+    def test_unit(n):
+        _record("unit", n)
+""")
+
+
+def test_sandbox_and_drill_tests_share_one_worker(tmp_path: Path) -> None:
+    """Under ``-n 2 --dist loadgroup`` (the test command) every sandbox test runs on one worker:
+    two busy sandboxes on two cores starve each other. Would fail if xdist ignored the group."""
+    (tmp_path / "test_lane.py").write_text(LANE_PROBE)
+    out = tmp_path / "out"
+    out.mkdir()
+    proc = _pytest(tmp_path, "-n", "2", "--dist", "loadgroup", "-p", "no:randomly", PROBE_DIR=str(out))
+    stdout, _ = proc.communicate(timeout=120)
+    assert proc.returncode == 0, stdout
+    workers = {p.name: p.read_text() for p in out.iterdir()}
+    assert len(workers) == 11, workers
+    lane = {w for name, w in workers.items() if name.startswith("sandbox-")}
+    assert len(lane) == 1 and lane != {"master"}, workers

@@ -58,7 +58,6 @@ def replica_ignored(request: pytest.FixtureRequest,
     yield from _broken_sandbox(request, tmp_path_factory, "ignore-replica")
 
 
-@pytest.mark.xdist_group("regress-router-standby")
 def test_no_router_health_fails_service_failover(router_and_standby_broken: VariantSandbox) -> None:
     """Without health checks the router keeps sending orders to its dead primary ALB."""
     sandbox = router_and_standby_broken
@@ -71,7 +70,6 @@ def test_no_router_health_fails_service_failover(router_and_standby_broken: Vari
     assert_held(result, "unaffected.catalog.region")
 
 
-@pytest.mark.xdist_group("regress-router-standby")
 def test_async_standby_loses_writes_in_database_crash(router_and_standby_broken: VariantSandbox) -> None:
     """An asynchronous Multi-AZ standby: the crash drill must report lost acknowledged writes."""
     sandbox = router_and_standby_broken
@@ -87,7 +85,6 @@ def test_async_standby_loses_writes_in_database_crash(router_and_standby_broken:
     assert "> 0 allowed" in slo_verdict(results[-1], "lost_writes").message
 
 
-@pytest.mark.xdist_group("regress-replica")
 def test_ignore_replica_fails_region_outage(replica_ignored: VariantSandbox) -> None:
     """Recovery-region services reading from the (dark) primary region cannot serve reads."""
     result = replica_ignored.drill("region-outage", gameday_timeout_s=EXPERIMENT_WAIT_S)

@@ -22,7 +22,7 @@ from gameday.safety import trials, undolog
 from gameday.safety.guard import StopCondition
 from gameday.safety.replay import Target, check_steady
 
-pytestmark = [pytest.mark.sandbox, pytest.mark.xdist_group("safety-sandbox")]
+pytestmark = pytest.mark.sandbox
 
 
 @pytest.fixture(scope="module")

@@ -21,7 +21,14 @@ from urllib.parse import parse_qs, urlparse
 import pytest
 
 from gameday.errors import ConfigError, PrerequisiteMissing
-from gameday.sandbox.haproxy import AlbProxy, GlobalRouter, HAProxyRuntime, HealthCheck, haproxy_binary
+from gameday.sandbox.haproxy import (
+    ELB_HEALTH_PATH,
+    AlbProxy,
+    GlobalRouter,
+    HAProxyRuntime,
+    HealthCheck,
+    haproxy_binary,
+)
 from gameday.util.net import LOOPBACK, port_open
 from gameday.util.procs import ProcessRegistry, pid_alive
 
@@ -29,8 +36,8 @@ POLL_S = 0.02
 # ALB targets: 100 ms checks, healthy after 2, unhealthy after 2 (timeouts generous: 2 busy cores)
 ALB_HC = HealthCheck(path="/health", interval_s=0.1, timeout_s=0.3, healthy_threshold=2,
                      unhealthy_threshold=2)
-# router (GA) checks of the ALBs: 100 ms, 3 to fall, 2 to rise
-GA_HC = HealthCheck(path="/health", interval_s=0.1, timeout_s=0.3, healthy_threshold=2,
+# router (GA) checks of the ALBs' ELB health: 100 ms, 3 to fall, 2 to rise
+GA_HC = HealthCheck(path=ELB_HEALTH_PATH, interval_s=0.1, timeout_s=0.3, healthy_threshold=2,
                     unhealthy_threshold=3)
 
 
@@ -400,7 +407,8 @@ def test_router_fails_over_and_back_per_service(two_services: dict[str, Any]) ->
     web_primary: Backend = two_services["targets"][("web", PRIMARY)]
     assert region_of(router, "web") == PRIMARY and region_of(router, "orders") == PRIMARY
 
-    # break web's primary region: its only target fails health checks → ALB 503 → router fails over
+    # break web's primary region: its only target fails health checks → the ALB has no healthy
+    # target → Global Accelerator sees the endpoint unhealthy → the router fails over
     web_primary.health_code = 503
     seen: Counter[str] = Counter()
 
@@ -410,17 +418,17 @@ def test_router_fails_over_and_back_per_service(two_services: dict[str, Any]) ->
         return r == RECOVERY
 
     switched = wait_for("web fails over", on_recovery, _bound_down(ALB_HC, GA_HC))
-    # the router's GET /health is forwarded by the ALB to the target, whose 503 comes straight back,
-    # so the switch takes about GA fall*inter; ALB+GA is the bound (a silent target must first be
-    # marked down by the ALB before the ALB itself answers 503)
+    # GA takes the endpoint's health from ELB: the ALB must first mark its target down (ALB
+    # fall*inter), then GA needs its own fall checks: at least both, at most the ALB+GA bound
     ga = GA_HC.unhealthy_threshold * GA_HC.interval_s
     print(f"\n[router] failover after {switched:.3f} s; GA fall*inter = {ga:.3f} s, "
           f"bound ALB+GA {_bound_down(ALB_HC, GA_HC):.3f} s; responses while switching: {dict(seen)}")
-    assert switched >= (GA_HC.unhealthy_threshold - 1) * GA_HC.interval_s
+    assert switched >= ((ALB_HC.unhealthy_threshold - 1) * ALB_HC.interval_s
+                        + (GA_HC.unhealthy_threshold - 1) * GA_HC.interval_s)
     assert router.active_region("web") == RECOVERY
     states = router.server_states("web")
     assert not states[PRIMARY].healthy and states[RECOVERY].healthy
-    assert states[PRIMARY].check_status.startswith("L7")  # the ALB answers, with 503
+    assert states[PRIMARY].check_status.startswith("L7")  # the ALB answers its ELB health, with 503
     # the other service is not affected
     assert router.active_region("orders") == PRIMARY
     assert {region_of(router, "orders") for _ in range(5)} == {PRIMARY}
@@ -434,6 +442,46 @@ def test_router_fails_over_and_back_per_service(two_services: dict[str, Any]) ->
     print(f"[router] failback after {back:.3f} s; rise*inter ALB+GA = {rise:.3f} s")
     assert time.monotonic() - t1 >= (ALB_HC.healthy_threshold - 1) * ALB_HC.interval_s
     assert router.active_region("web") == PRIMARY
+
+
+def test_router_keeps_a_region_whose_alb_still_has_a_healthy_target(
+        tmp_path: Path, registry: ProcessRegistry, backends: Callable[[str], Backend],
+        alb_factory: Callable[..., AlbProxy]) -> None:
+    """One of two targets dies: GA keeps the region (ELB still reports a healthy target); the
+    requests the ALB sends to the dead target fail until the ALB's own checks mark it down."""
+    slow_alb = HealthCheck(path="/health", interval_s=0.3, timeout_s=0.3, healthy_threshold=2,
+                           unhealthy_threshold=5)
+    a, b, r = backends("web@a"), backends("web@b"), backends(f"web@{RECOVERY}")
+    primary = alb_factory("alb-web-primary", health=slow_alb)
+    primary.set_targets({"i-a": a.port, "i-b": b.port})
+    recovery = alb_factory("alb-web-recovery")
+    recovery.set_targets({"i-r": r.port})
+    router = GlobalRouter(tmp_path / "haproxy", registry)
+    router.add_service("web", PRIMARY, primary.port, RECOVERY, recovery.port, GA_HC)
+    try:
+        router.start()
+        wait_for("targets healthy", all_healthy(primary, {"i-a", "i-b"}), _bound_up(slow_alb))
+        wait_for("web on primary", functools.partial(_routed_to, router, "web", PRIMARY), _bound_up(slow_alb, GA_HC))
+        a.stop()  # killed: connections refused; the ALB needs 5 x 0.3 s to notice
+        t0 = time.monotonic()
+        answers: Counter[str] = Counter()
+        while primary.target_health()["i-a"] != "unhealthy":
+            assert time.monotonic() - t0 < _bound_down(slow_alb), "A not marked unhealthy in time"
+            status, tag, _ = get(router.service_port("web"))
+            answers[tag if status == 200 else f"HTTP {status}"] += 1
+            assert router.active_region("web") == PRIMARY, "GA failed over a region with a healthy target"
+            time.sleep(POLL_S)
+        detected = time.monotonic() - t0
+        print(f"\n[router] one of two targets killed: ALB noticed after {detected:.3f} s, GA stayed on "
+              f"the primary; answers meanwhile {dict(answers)}")
+        # several GA fall windows passed: a router checking *through* the ALB would have failed over
+        assert detected > 2 * GA_HC.detection_s
+        assert answers["web@b"] and sum(n for k, n in answers.items() if k.startswith("HTTP")), answers
+        assert f"web@{RECOVERY}" not in answers
+        assert {region_of(router, "web") for _ in range(5)} == {"b"}
+        assert router.server_states("web")[PRIMARY].healthy
+    finally:
+        router.stop()
 
 
 def test_router_fails_over_when_primary_alb_dies(two_services: dict[str, Any]) -> None:
@@ -456,7 +504,8 @@ def test_router_failover_ignores_the_recovery_dial_but_not_a_zero_weight(
     """GA: "for this failover, Global Accelerator ignores the traffic dial setting"; it fails over
     only to "a healthy endpoint with a weight greater than zero". The recovery group's own (slower)
     checks decide how soon it is seen healthy."""
-    slow = HealthCheck(path="/health", interval_s=0.3, timeout_s=0.3, healthy_threshold=3, unhealthy_threshold=3)
+    slow = HealthCheck(path=ELB_HEALTH_PATH, interval_s=0.3, timeout_s=0.3, healthy_threshold=3,
+                       unhealthy_threshold=3)
     router = GlobalRouter(tmp_path / "haproxy", registry)
     albs = {}
     for region in (PRIMARY, RECOVERY):

@@ -20,7 +20,7 @@ import pytest
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
-pytestmark = [pytest.mark.sandbox, pytest.mark.xdist_group("route53")]
+pytestmark = pytest.mark.sandbox
 
 
 class Route53Sandbox:

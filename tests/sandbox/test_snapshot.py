@@ -52,6 +52,7 @@ def test_a_changed_variable_is_a_different_key(tmp_path: Path) -> None:
         snapshot.key_parts(module_dir(), "global_accelerator", (), ()))
 
 
+@pytest.mark.sandbox
 def test_cold_then_warm_up(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("GAMEDAY_HOME", str(tmp_path / "home"))  # inherited by the daemons
     lines: list[str] = []

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from gameday.errors import SandboxError
-from gameday.sandbox.haproxy import HealthCheck
+from gameday.sandbox.haproxy import ELB_HEALTH_PATH, HealthCheck
 from gameday.sandbox.timing import TimingProfile
 from gameday.target import SANDBOX_ACCOUNT as ACCOUNT
 
@@ -40,16 +40,21 @@ def endpoint_weight(group: Any) -> int:
 
 
 def ga_health(group: Any, timing: TimingProfile) -> HealthCheck:
-    """Health checks of one endpoint group as the Terraform set them (interval 10 or 30 s, threshold 1-10).
+    """How the router checks one endpoint group's ALB: ELB's target health, at the group's cadence.
 
-    An endpoint changes health after ``ThresholdCount`` consecutive checks, one every
+    For ALB endpoints Global Accelerator takes the health from Elastic Load Balancing ("For
+    Network Load Balancer and Application Load Balancer endpoints, configure health check
+    settings on the Elastic Load Balancing console", docs.aws.amazon.com/global-accelerator/
+    latest/dg/about-endpoint-groups.html), so the group's path and protocol do not apply: the
+    check asks the ALB whether any target is healthy (``ELB_HEALTH_PATH``). How fast GA learns a
+    change of ELB health is not documented; the pessimistic reading keeps the group's own cadence
+    on top of ELB's detection: ``ThresholdCount`` consecutive checks, one every
     ``HealthCheckIntervalSeconds`` (docs.aws.amazon.com/global-accelerator/latest/api/
-    API_CreateEndpointGroup.html); Global Accelerator uses the same threshold both ways.
+    API_CreateEndpointGroup.html), the same threshold both ways.
     """
     interval = float(group.health_check_interval_seconds or 30)
     threshold = int(group.threshold_count or 3)
-    path = group.health_check_path or "/"
-    return HealthCheck(path="/health" if path == "/" else path, interval_s=timing.interval(interval),
+    return HealthCheck(path=ELB_HEALTH_PATH, interval_s=timing.interval(interval),
                        timeout_s=timing.timeout(min(interval, GA_CHECK_TIMEOUT_S)),
                        healthy_threshold=threshold, unhealthy_threshold=threshold)
 

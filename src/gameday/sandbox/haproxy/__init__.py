@@ -7,19 +7,22 @@
   active checks, configured from the target group (interval → ``inter``, timeout →
   ``timeout check``, healthy threshold → ``rise``, unhealthy threshold → ``fall``).
 * ``GlobalRouter`` is Global Accelerator: one HAProxy, one frontend per service, the primary
-  region's ALB as normal server and the recovery region's ALB as ``backup``, both checked with
-  ``GET /health`` *through the ALB*, so an ALB without healthy targets (503) makes its region
-  unhealthy and traffic fails over; traffic dials are runtime weight/state changes.
+  region's ALB as normal server and the recovery region's ALB as ``backup``. Global Accelerator
+  checks an ALB endpoint by Elastic Load Balancing's view of its targets: the router asks each
+  ALB's ``ELB_HEALTH_PATH`` (answered by that HAProxy: 503 once no target is healthy), at the
+  endpoint group's interval and threshold. In Route 53 mode the checks are Route 53's own HTTP
+  checks of the ALB's name, so they go *through* the ALB to one of its targets, as on AWS.
+  Traffic dials are runtime weight/state changes.
 * ``HAProxyRuntime`` talks to the admin stats socket (a unix socket in the work dir).
 
 Everything binds 127.0.0.1 and every process is started through ``ProcessRegistry``.
 """
 
-from gameday.sandbox.haproxy.alb import AlbProxy
+from gameday.sandbox.haproxy.alb import ELB_HEALTH_PATH, AlbProxy
 from gameday.sandbox.haproxy.base import TARGET_STATES, HAProxyRuntime, HealthCheck, haproxy_binary
 from gameday.sandbox.haproxy.router import GlobalRouter, RouterServerState
 
 __all__ = [
-    "TARGET_STATES", "AlbProxy", "GlobalRouter", "HAProxyRuntime", "HealthCheck",
+    "ELB_HEALTH_PATH", "TARGET_STATES", "AlbProxy", "GlobalRouter", "HAProxyRuntime", "HealthCheck",
     "RouterServerState", "haproxy_binary",
 ]

@@ -14,6 +14,13 @@ from gameday.util.net import LOOPBACK, free_port
 from gameday.util.procs import ProcessRegistry
 from gameday.util.retry import wait_until
 
+# Global Accelerator judges an ALB endpoint by Elastic Load Balancing's health of its targets, not
+# by checks of its own: "For Network Load Balancer and Application Load Balancer endpoints,
+# configure health check settings on the Elastic Load Balancing console"
+# (docs.aws.amazon.com/global-accelerator/latest/dg/about-endpoint-groups.html). The ALB answers
+# this path itself: 200 while a registered target is healthy, 503 once none is.
+ELB_HEALTH_PATH = "/__gameday/elb-health"
+
 
 # --------------------------------------------------------------------------------------------
 # ALB
@@ -40,6 +47,7 @@ class AlbProxy(_HAProxyProcess):
 
     FRONTEND = "alb"
     BACKEND = "targets"
+    FAILOPEN = "failopen"
 
     def __init__(self, name: str, work_dir: str | os.PathLike[str], registry: ProcessRegistry,
                  health: HealthCheck, *, port: int | None = None, deregistration_delay_s: float = 30.0,
@@ -73,16 +81,23 @@ class AlbProxy(_HAProxyProcess):
 frontend {self.FRONTEND}
     bind {LOOPBACK}:{self.port}
     option forwardfor
+    # the load balancer's own health as Global Accelerator sees it: healthy while at least one
+    # registered target is healthy (answered by HAProxy itself, never forwarded to a target)
+    monitor-uri {ELB_HEALTH_PATH}
+    monitor fail if {{ nbsrv({self.BACKEND}) eq 0 }}
+    use_backend {self.FAILOPEN} if {{ nbsrv({self.BACKEND}) eq 0 }}
     default_backend {self.BACKEND}
 
-# servers are added at runtime ("add server"), one per registered target, plus an unchecked
-# backup twin per target that has had its first health verdict: with every checked server down
-# HAProxy sends to all backups (allbackups), which is the ALB's fail-open; with no registered
-# targets there is no server at all and HAProxy answers 503, as an ALB with no targets does
+# servers are added at runtime ("add server"), one per registered target
 backend {self.BACKEND}
     balance roundrobin
-    option allbackups
     {check}
+
+# an unchecked twin per target that has had its first health verdict: with every checked server
+# down, requests go to all of them, which is the ALB's fail-open; with no registered targets
+# there is no server at all and HAProxy answers 503, as an ALB with no targets does
+backend {self.FAILOPEN}
+    balance roundrobin
 """
 
     def start(self) -> int:
@@ -167,15 +182,15 @@ backend {self.BACKEND}
         "initial" gets no twin: ALB routes to a target only once it passed a check or failed them.
         """
         twin = f"fo.{name}"
-        self.runtime.execute(f"add server {self.BACKEND}/{twin} {LOOPBACK}:{t.port} backup weight 1",
+        self.runtime.execute(f"add server {self.FAILOPEN}/{twin} {LOOPBACK}:{t.port} weight 1",
                              expect="New server registered")
-        self.runtime.execute(f"enable server {self.BACKEND}/{twin}")
+        self.runtime.execute(f"enable server {self.FAILOPEN}/{twin}")
         t.failopen = twin
 
     def _drop_failopen(self, t: _Target) -> None:
         if t.failopen is None:
             return
-        be = f"{self.BACKEND}/{t.failopen}"
+        be = f"{self.FAILOPEN}/{t.failopen}"
         self.runtime.execute(f"set server {be} state maint")
         self.runtime.command(f"shutdown sessions server {be}")
         out = self.runtime.command(f"del server {be}").strip()
