@@ -106,3 +106,15 @@ class LoadError(GamedayError):
 
 class DrillError(GamedayError):
     """Raised when a drill cannot run (harness or infrastructure failure, not an SLO breach)."""
+
+
+class ResourceMissing(GamedayError):
+    """Raised when a file tree gameday ships (Terraform module, experiments, scenarios...) is not where it should be."""
+
+    exit_code = 3
+
+    def __init__(self, what: str, path: str, hint: str) -> None:
+        self.what = what
+        self.path = path
+        self.hint = hint
+        super().__init__(f"{what} not found at {path}\n  fix: {hint}")

@@ -25,6 +25,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from gameday import resources
 from gameday.drill.report import categories, latest_run
 from gameday.errors import CommandFailed, ConfigError, PrerequisiteMissing, TimeoutExceeded
 from gameday.util.net import LOOPBACK, assert_loopback
@@ -42,10 +43,10 @@ _ANALYTICS = [
 
 
 def repo_candidates() -> list[Path]:
-    """Folders that may hold the repo's package.json: the cwd and its parents, then this checkout."""
-    here = Path(__file__).resolve().parents[2]
+    """Folders that may hold the repo's package.json: the cwd and its parents, then this checkout (if any)."""
+    here = resources.checkout_root()
     cwd = Path.cwd().resolve()
-    out = [cwd, *cwd.parents, here]
+    out = [cwd, *cwd.parents, *([here] if here is not None else [])]
     seen: list[Path] = []
     for p in out:
         if p not in seen:

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 
+from gameday import resources
 from gameday.safety import trials, undolog
 from gameday.safety.guard import StopCondition
 from gameday.safety.replay import Target, check_steady
@@ -72,7 +73,7 @@ def test_stop_condition_halts_within_a_second(sandbox: Path, tmp_path: Path) -> 
     from gameday.pytest_plugin import _sandbox_topology, skip_if_inconclusive
     from gameday.target import Endpoints
 
-    base = find_scenario("service-failover", trials.REPO / "scenarios")
+    base = find_scenario("service-failover", resources.scenarios_dir())
     scenario = dataclasses.replace(
         base, experiment_config={**base.experiment_config, "gameday_failover_service": "web"},
         stop_conditions=(StopCondition(service="web", window_s=2.0, max_error_ratio=0.2),))

@@ -20,22 +20,21 @@ from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
+from gameday import resources
 from gameday.errors import ConfigError
 from gameday.sandbox.routing import GA_CHECK_TIMEOUT_S, ROUTE53_CHECK_TIMEOUT_S  # the router's own, with sources
 from gameday.sandbox.timing import TimingProfile, get_profile
-
-REPO_ROOT = Path(__file__).resolve().parents[3]
 
 ROUTING_MODES = ("global_accelerator", "route53")
 
 
 def terraform_variables_path() -> Path:
-    """The reference Terraform's ``variables.tf``: always the repository's own.
+    """The reference Terraform's ``variables.tf``: always gameday's own.
 
-    Not GAMEDAY_TERRAFORM_DIR (the stack the sandbox applies): a budget is the reference
+    Not GAMEDAY_TF_MODULE (the stack the sandbox applies): a budget is the reference
     system's requirement, so a user's Terraform changes what is measured, never what is allowed.
     """
-    return REPO_ROOT / "provision" / "terraform" / "variables.tf"
+    return resources.terraform_module() / "variables.tf"
 
 
 _VARIABLE = re.compile(r'^variable\s+"([A-Za-z_][A-Za-z0-9_-]*)"\s*\{', re.MULTILINE)

@@ -17,13 +17,18 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from gameday import resources
 from gameday.errors import DrillError
 from gameday.target import Endpoints
 from gameday.util.redact import redact
 
-REPO_ROOT = Path(__file__).resolve().parents[3]
-EXPERIMENTS_DIR = Path(os.environ.get("GAMEDAY_EXPERIMENTS_DIR", REPO_ROOT / "experiments"))
 READBACK_BATCH = 200
+
+
+def experiments_dir() -> Path:
+    """``GAMEDAY_EXPERIMENTS_DIR`` if set, else gameday's own experiments folder."""
+    env = os.environ.get("GAMEDAY_EXPERIMENTS_DIR")
+    return Path(env) if env else resources.experiments_dir()
 
 
 @dataclass
@@ -157,7 +162,7 @@ def chaos_env(endpoints: Endpoints, topology: Any, password: str | None, extra: 
 
 def run_experiment(name: str, run_dir: Path, env: dict[str, str], timeout: float) -> dict[str, Any]:
     """``chaos run`` as a subprocess; returns the journal. Its log and journal go to the run dir."""
-    path = EXPERIMENTS_DIR / f"{name}.json"
+    path = experiments_dir() / f"{name}.json"
     if not path.exists():
         raise DrillError(f"experiment file {path} not found")
     from gameday.guard.hooks import guard_experiment
@@ -170,7 +175,7 @@ def run_experiment(name: str, run_dir: Path, env: dict[str, str], timeout: float
     from gameday.safety.harness import chaos_subprocess
 
     # own session, undo-log control, interrupt -> its rollbacks (gameday.safety.harness)
-    chaos_subprocess(argv, env, run_dir, timeout, cwd=str(REPO_ROOT))
+    chaos_subprocess(argv, env, run_dir, timeout, cwd=str(resources.data_root()))
     try:
         data: dict[str, Any] = json.loads(journal.read_text())
     except (OSError, json.JSONDecodeError) as exc:

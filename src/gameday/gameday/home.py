@@ -12,8 +12,10 @@ import subprocess
 from datetime import UTC, datetime
 from pathlib import Path
 
-REPO_ROOT = Path(__file__).resolve().parents[3]
-TERRAFORM_DIR = REPO_ROOT / "provision" / "terraform"
+from gameday import resources
+
+#: The reference Terraform whose revision a history row records.
+TERRAFORM_DIR = resources.resource_path("terraform")
 
 
 def gameday_home() -> Path:
@@ -26,20 +28,26 @@ def default_history_url() -> str:
     return f"sqlite:///{gameday_home() / 'history.db'}"
 
 
-def git_revision(path: Path = REPO_ROOT) -> str | None:
-    """Last commit touching ``path`` (``+dirty`` when it has uncommitted changes); None outside git."""
+def git_revision(path: Path | None = None) -> str | None:
+    """Last commit touching ``path`` (default: the whole checkout; ``+dirty`` when it has uncommitted
+    changes); None outside a git checkout (an installed wheel)."""
+    root = resources.checkout_root()
+    if root is None:
+        return None
+    target = path if path is not None else root
+
     def git(*args: str) -> str | None:
         try:
-            out = subprocess.run(["git", "-C", str(REPO_ROOT), *args], capture_output=True, text=True,
+            out = subprocess.run(["git", "-C", str(root), *args], capture_output=True, text=True,
                                  timeout=10, check=False)
         except (OSError, subprocess.TimeoutExpired):
             return None
         return out.stdout.strip() if out.returncode == 0 else None
 
-    rev = git("log", "-1", "--format=%h", "--", str(path))
+    rev = git("log", "-1", "--format=%h", "--", str(target))
     if not rev:
         return None
-    dirty = git("status", "--porcelain", "--", str(path))
+    dirty = git("status", "--porcelain", "--", str(target))
     return f"{rev}+dirty" if dirty else rev
 
 

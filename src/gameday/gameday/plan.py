@@ -30,10 +30,10 @@ from typing import Any
 import jsonschema
 import yaml
 
+from gameday import resources as gameday_resources
 from gameday.drill.scenario import ANY_SERVICE, Scenario, Slos, _schema_error, _show, _StrictLoader, find_scenario
 from gameday.errors import ConfigError
 
-REPO_ROOT = Path(__file__).resolve().parents[3]
 DISRUPTIONS = ("software", "hardware", "az", "region")
 # Which Resilience Hub disruption type a scenario's fault is: a lost instance or database host is
 # hardware, a whole service failing is software, an AZ or a region (or the link between regions) is itself.
@@ -293,7 +293,7 @@ def load_plan(path: str | os.PathLike[str], *, scenarios_dir: str | os.PathLike[
                               hint="paths are relative to the folder holding gamedays/")
     policy = _policy(data.get("policy"))
     sdir = Path(scenarios_dir) if scenarios_dir else (root / "scenarios" if (root / "scenarios").is_dir()
-                                                      else REPO_ROOT / "scenarios")
+                                                      else gameday_resources.scenarios_dir())
     scenarios: list[Scenario] = []
     seen: set[str] = set()
     for i, entry in enumerate(data["scenarios"]):

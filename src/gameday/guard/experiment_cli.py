@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from gameday import resources
 from gameday.errors import ConfigError, DrillError
 
 
@@ -55,17 +56,18 @@ def cmd_scenario_validate(args: argparse.Namespace) -> int:
 
 
 def experiment_path(name: str) -> Path:
-    from gameday.drill.runner import EXPERIMENTS_DIR
+    from gameday.drill.runner import experiments_dir
 
     if name.endswith(".json") or os.sep in name:
         return Path(name)
     if not name or not all(c.isalnum() or c in "-_" for c in name):
         raise ConfigError(f"{name!r} is not an experiment name", field="NAME",
                           hint="use a file name of experiments/ without .json, e.g. instance-termination")
-    path = EXPERIMENTS_DIR / f"{name}.json"
+    folder = experiments_dir()
+    path = folder / f"{name}.json"
     if not path.exists():
-        known = sorted(p.stem for p in EXPERIMENTS_DIR.glob("*.json"))
-        raise ConfigError(f"no experiment named {name!r}", file=str(EXPERIMENTS_DIR), field="NAME",
+        known = sorted(p.stem for p in folder.glob("*.json"))
+        raise ConfigError(f"no experiment named {name!r}", file=str(folder), field="NAME",
                           hint=f"use one of: {', '.join(known) or '(none)'}")
     return path
 
@@ -117,7 +119,7 @@ def target_env(args: argparse.Namespace, extra: dict[str, Any]) -> dict[str, str
 
 
 def cmd_experiment_run(args: argparse.Namespace) -> int:
-    from gameday.drill.runner import REPO_ROOT, check_injected, fault_window, run_experiment
+    from gameday.drill.runner import check_injected, fault_window, run_experiment
     from gameday.guard.hooks import guard_experiment
     from gameday.guard.plan import format_plan, load_experiment
 
@@ -133,7 +135,7 @@ def cmd_experiment_run(args: argparse.Namespace) -> int:
         assert plan is not None
         print(format_plan(plan, f"{path.stem} on {args.target}"))
         return 0
-    out = Path(args.out) if args.out else REPO_ROOT / "reports" / "experiments" / \
+    out = Path(args.out) if args.out else (resources.checkout_root() or Path.cwd()) / "reports" / "experiments" / \
         f"{time.strftime('%Y%m%dT%H%M%S')}-{path.stem}"
     out.mkdir(parents=True, exist_ok=True)
     if path.resolve().parent != _experiments_dir().resolve():
@@ -154,6 +156,6 @@ def cmd_experiment_run(args: argparse.Namespace) -> int:
 
 
 def _experiments_dir() -> Path:
-    from gameday.drill.runner import EXPERIMENTS_DIR
+    from gameday.drill.runner import experiments_dir
 
-    return EXPERIMENTS_DIR
+    return experiments_dir()

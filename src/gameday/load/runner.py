@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 
+from gameday import resources
 from gameday.errors import ConfigError, LoadError, TimeoutExceeded
 from gameday.load.records import LedgerRecord, RequestRecord, read_ledger, read_requests
 from gameday.util.net import LOOPBACK
@@ -26,14 +27,14 @@ from gameday.util.procs import ProcessRegistry
 __all__ = ["DEFAULT_LOCUSTFILE", "LoadResult", "LoadRunner", "default_locustfile", "read_ledger",
            "read_requests"]
 
-# src/gameday/load/runner.py -> repository root
-DEFAULT_LOCUSTFILE = Path(__file__).resolve().parents[3] / "loadtests" / "locustfile.py"
+#: The locustfile shipped with gameday (the checkout's loadtests/, or the wheel's copy).
+DEFAULT_LOCUSTFILE = resources.resource_path("loadtests") / "locustfile.py"
 
 
 def default_locustfile() -> Path:
-    """``GAMEDAY_LOCUSTFILE`` if set, else the repository's ``loadtests/locustfile.py``."""
+    """``GAMEDAY_LOCUSTFILE`` if set, else gameday's own ``loadtests/locustfile.py``."""
     env = os.environ.get("GAMEDAY_LOCUSTFILE")
-    return Path(env) if env else DEFAULT_LOCUSTFILE
+    return Path(env) if env else resources.locustfile()
 
 
 @dataclass(frozen=True)

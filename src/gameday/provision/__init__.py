@@ -6,18 +6,21 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from gameday import resources
+
 if TYPE_CHECKING:
     from gameday.provision.topology import Topology
 
-#: The root module (HCL) shipped with the repo: <repo>/provision/terraform.
-MODULE_DIR = Path(__file__).resolve().parents[3] / "provision" / "terraform"
+#: The root module (HCL) shipped with gameday: the checkout's provision/terraform, or the wheel's copy.
+MODULE_DIR = resources.resource_path("terraform")
 DEFAULT_STATE_DIR = ".gameday"
 TARGETS = ("sandbox", "aws")
 
 
 def module_dir() -> Path:
-    """The terraform root module; ``GAMEDAY_TF_MODULE`` overrides it (installed wheel, forks)."""
-    return Path(os.environ.get("GAMEDAY_TF_MODULE") or MODULE_DIR)
+    """The terraform root module; ``GAMEDAY_TF_MODULE`` overrides it (forks, a changed copy)."""
+    env = os.environ.get("GAMEDAY_TF_MODULE")
+    return Path(env) if env else resources.terraform_module()
 
 
 def state_dir(explicit: str | os.PathLike[str] | None = None) -> Path:

@@ -15,10 +15,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from gameday import resources
 from gameday.safety import undolog
 from gameday.safety.replay import Target, check_steady, running_fis
 
-REPO = Path(__file__).resolve().parents[3]
 POINTS = ("fault", "promotion", "rollback")
 
 
@@ -54,10 +54,10 @@ def point_reached(point: str, state: Path, reports: Path, before: int) -> Callab
 
 
 def start_drill(scenario: str, state: Path, reports: Path) -> subprocess.Popen[bytes]:
-    argv = [sys.executable, "-m", "pytest", str(REPO / "scenarios" / "test_drills.py"), "-m", "drill",
+    argv = [sys.executable, "-m", "pytest", str(resources.scenarios_dir() / "test_drills.py"), "-m", "drill",
             "--scenario", scenario, "--reuse-sandbox", str(state), "--gameday-reports", str(reports),
             "-p", "no:randomly", "-p", "no:xdist", "-q", "-rs"]  # -rs: a skip says why (INCONCLUSIVE)
-    return subprocess.Popen(argv, cwd=str(REPO), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+    return subprocess.Popen(argv, cwd=str(resources.data_root()), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                             start_new_session=True)  # its own process group: "Ctrl-C" = killpg(SIGINT)
 
 
