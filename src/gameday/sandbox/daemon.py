@@ -36,15 +36,6 @@ from gameday.util.redact import Secret
 
 log = logging.getLogger("gameday.sandbox")
 
-REPO_ROOT = Path(__file__).resolve().parents[3]
-
-
-def terraform_dir() -> Path:
-    """The Terraform root module (override with GAMEDAY_TERRAFORM_DIR)."""
-    env = os.environ.get("GAMEDAY_TERRAFORM_DIR")
-    return Path(env) if env else REPO_ROOT / "provision" / "terraform"
-
-
 class Sandbox:
     """One two-region sandbox on this machine, living in ``state_dir``."""
 

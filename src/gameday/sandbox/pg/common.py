@@ -25,12 +25,6 @@ from gameday.sandbox.tcpproxy import TcpProxy
 from gameday.util.procs import Managed, ProcessRegistry
 from gameday.util.redact import Secret
 
-#: Timing profiles: "fast" for tests and quick drills, "aws" to emulate RDS Multi-AZ failover times.
-TIMING_PROFILES: dict[str, dict[str, float]] = {
-    "fast": {"failover_detect_s": 0.5, "failover_delay_s": 0.0},
-    "aws": {"failover_detect_s": 5.0, "failover_delay_s": 60.0},
-}
-
 SUPERUSER = "postgres"
 REPL_USER = "replicator"
 MULTI_AZ_NODES = ("a", "b", "c")
