@@ -190,14 +190,12 @@ def _sandbox_events(args: Any) -> int:
     return 0
 
 
-def _optional(module: str) -> Registrar | None:
+def _registrar(module: str) -> Registrar:
+    """The ``register`` function of a subcommand module; an import error surfaces, never a missing command."""
     import importlib
 
-    try:
-        mod = importlib.import_module(module)
-    except ImportError:
-        return None
-    return getattr(mod, "register", None)
+    registrar: Registrar = importlib.import_module(module).register
+    return registrar
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -206,11 +204,9 @@ def build_parser() -> argparse.ArgumentParser:
     ap = OneLineParser(prog="gameday", description="Chaos and disaster-recovery drills for a "
                                  "two-region AWS system, or its local sandbox.")
     sub = ap.add_subparsers(dest="command", required=True)
-    for module in ("gameday.provision.cli", "gameday.drill.cli", "gameday.report_cli", "gameday.gameday.cli",
+    for module in ("gameday.provision.cli", "gameday.report_cli", "gameday.gameday.cli",
                    "gameday.guard.experiment_cli", "gameday.safety.abort_cli"):
-        reg = _optional(module)
-        if reg is not None:
-            reg(sub)
+        _registrar(module)(sub)
     _sandbox_register(sub)
     return ap
 
