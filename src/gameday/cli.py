@@ -129,6 +129,7 @@ def _sandbox_env(args: Any) -> int:
     from gameday.errors import ConfigError
     from gameday.provision.cli import AWS_ENV_DROPPED_FOR_SANDBOX
     from gameday.provision.topology import Topology
+    from gameday.safety import undolog
     from gameday.sandbox import client
     from gameday.target import Endpoints
 
@@ -138,6 +139,8 @@ def _sandbox_env(args: Any) -> int:
                           hint="start one with 'gameday sandbox up' (or pass the --state-dir it used)")
     ep = Endpoints.load(state / "endpoints.json")
     env = {**ep.aws_env(), **experiment_env(ep, Topology.load(state / "topology.json"))}
+    # a hand-run chaos run records its undo log where 'gameday abort' and the sandbox reset look
+    env[undolog.ENV_DIR] = str(undolog.sandbox_undo_dir(state))
     if args.with_secrets:
         try:
             env["GAMEDAY_DB_PASSWORD"] = str(json.loads((state / "secrets.json").read_text())["db_password"])

@@ -64,6 +64,10 @@ def _check_env_command(sandbox: VariantSandbox) -> None:
     want = {**sandbox.endpoints.aws_env(), **experiment_env(sandbox.endpoints, sandbox.topology)}
     assert {k: env.get(k) for k in want} == want
     assert env["AWS_ENDPOINT_URL"] == sandbox.endpoints.aws_endpoint_url and env["AWS_REGION"]
+    # a hand-run chaos run's undo log lands where 'gameday abort --state-dir' and the reset replay it
+    from gameday.safety import undolog
+
+    assert env[undolog.ENV_DIR] == str(undolog.sandbox_undo_dir(sandbox.state))
     assert "GAMEDAY_DB_PASSWORD" not in env
     assert sandbox.password and sandbox.password not in printed
     assert "slow-health-check.tfvars" in printed  # the variant is named in the output's header
