@@ -26,7 +26,8 @@ class Series:
 
     @property
     def ok(self) -> npt.NDArray[np.bool_]:
-        return self.outcome == OK
+        ok: npt.NDArray[np.bool_] = self.outcome == OK
+        return ok
 
     def __len__(self) -> int:
         return int(self.t0.shape[0])

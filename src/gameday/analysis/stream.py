@@ -147,7 +147,8 @@ def _codes(col: pa.ChunkedArray, names: _Names, *, empty_is_null: bool = False) 
     table = np.array([-1 if (empty_is_null and v == "") else names.code(v)
                       for v in enc.dictionary.to_pylist()] + [-1], dtype=np.int16)
     idx = enc.indices.fill_null(len(enc.dictionary)).to_numpy(zero_copy_only=False)
-    return table[idx]
+    codes: npt.NDArray[np.int16] = table[idx]
+    return codes
 
 
 def _fixed_codes(col: pa.ChunkedArray, mapping: dict[str, int]) -> npt.NDArray[np.int8] | None:
@@ -158,7 +159,9 @@ def _fixed_codes(col: pa.ChunkedArray, mapping: dict[str, int]) -> npt.NDArray[n
     words = enc.dictionary.to_pylist()
     if any(w not in mapping for w in words):
         return None
-    return np.array([mapping[w] for w in words], dtype=np.int8)[enc.indices.to_numpy(zero_copy_only=False)]
+    codes: npt.NDArray[np.int8] = np.array([mapping[w] for w in words],
+                                           dtype=np.int8)[enc.indices.to_numpy(zero_copy_only=False)]
+    return codes
 
 
 def _finite(*cols: pa.ChunkedArray) -> bool:

@@ -89,7 +89,8 @@ class Slos:
 
     def read_budget(self, service: str) -> float | None:
         """Read RTO budget of a service: its own entry, else ``*``, else None (not checked)."""
-        return _per_service(self.rto_s, service)
+        budget: float | None = _per_service(self.rto_s, service)
+        return budget
 
     def write_budget(self, service: str) -> float | None:
         """Write RTO budget: from ``write_rto_s`` (service, then ``*``), else the read budget."""
@@ -97,10 +98,12 @@ class Slos:
         return budget if budget is not None else self.read_budget(service)
 
     def expected_end_region(self, service: str) -> str | None:
-        return _per_service(self.end_region, service)
+        region: str | None = _per_service(self.end_region, service)
+        return region
 
     def expected_during_region(self, service: str) -> str | None:
-        return _per_service(self.during_region, service)
+        region: str | None = _per_service(self.during_region, service)
+        return region
 
 
 @dataclass(frozen=True)

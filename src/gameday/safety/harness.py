@@ -21,13 +21,16 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 from types import FrameType, TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from gameday.errors import DrillError, GamedayError
 from gameday.safety import undolog
 from gameday.safety.guard import Trip
 from gameday.safety.replay import Target, check_steady, replay
 from gameday.util.procs import ProcessRegistry, kill_group, kill_recorded
+
+if TYPE_CHECKING:
+    from gameday.drill.runner import DrillResult
 
 ROLLBACK_WAIT_S = 90.0  # bounded wait for Chaos Toolkit's own rollbacks after an interrupt
 CHAOS_PROC = "chaos-run"
@@ -260,7 +263,7 @@ class _EnvEndpoints:
         return self._regions
 
 
-def halted_result(scenario: Any, run_dir: Path, journal: dict[str, Any], safety: DrillSafety) -> Any:
+def halted_result(scenario: Any, run_dir: Path, journal: dict[str, Any], safety: DrillSafety) -> DrillResult:
     """The DrillResult of a drill a stop condition halted: no SLO verdicts, the trip as the verdict."""
     from gameday.drill.runner import DrillResult
 
