@@ -149,6 +149,8 @@ def test_allure_results_carry_labels_steps_and_no_password(run: dict[str, Path])
     labels = {(lbl["name"], lbl["value"]) for lbl in breach["labels"]}
     assert {("scenario", "service-failover"), ("fault type", "service"), ("feature", "service fault"),
             ("story", "service-failover")} <= labels
+    params = {p["name"]: p["value"] for p in breach["parameters"]}
+    assert params == {"scenario": "'service-failover'", "target": "'sandbox'", "timing": "'fast'"}, params
     assert [s["name"] for s in breach["steps"]] == ["steady state", "fault: service-failover", "verification"]
     assert breach["statusDetails"]["message"].startswith("AssertionError: SLO breach: 2 of ")
     budget = load_scenario(REPO / "scenarios" / "service-failover.yaml").slos_for("fast").read_budget("orders")

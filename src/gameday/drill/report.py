@@ -126,6 +126,7 @@ def phase(name: str) -> Iterator[None]:
 def label_scenario(scenario: Scenario, *, target: str | None = None, timing: str | None = None) -> None:
     """Labels so allure groups drills by fault type (feature) and scenario (story)."""
     allure.dynamic.label("scenario", scenario.name)
+    allure.dynamic.parameter("scenario", scenario.name)  # not the Scenario object's repr
     allure.dynamic.label("fault type", scenario.fault)
     allure.dynamic.feature(f"{scenario.fault} fault")
     allure.dynamic.story(scenario.name)
