@@ -19,7 +19,7 @@ import psycopg
 import pytest
 
 from gameday.util.net import LOOPBACK, free_port, wait_port
-from gameday.util.procs import ProcessRegistry, running_as_root, unprivileged_ids
+from gameday.util.procs import ProcessRegistry, process_tree, running_as_root, unprivileged_ids
 from gameday.util.retry import wait_until
 
 PG_BIN = Path(os.environ.get("GAMEDAY_PG_BIN", "/usr/lib/postgresql/15/bin"))
@@ -113,20 +113,11 @@ class ThrowawayPg:
             self.registry.kill(self.name, signal.SIGKILL)
 
     def _tree(self) -> list[int]:
-        """Postmaster + children: every backend calls setsid(), so killpg alone misses them."""
+        """Postmaster + descendants: every backend calls setsid(), so killpg alone misses them."""
         m = self.registry.procs.get(self.name)
         if m is None or not m.alive():
             return []
-        pids = [m.pid]
-        for entry in os.listdir("/proc"):
-            if entry.isdigit():
-                try:
-                    stat = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()
-                except (OSError, IndexError):
-                    continue
-                if int(stat[1]) == m.pid:
-                    pids.append(int(entry))
-        return pids
+        return process_tree(m.pid)
 
     def _signal_tree(self, sig: int) -> None:
         for pid in self._tree():

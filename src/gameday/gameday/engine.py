@@ -26,6 +26,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TextIO
 
+import psutil
+
 from gameday.drill.report import VERDICT_ERROR, VERDICT_FAIL, VERDICT_INCONCLUSIVE, VERDICT_PASS, run_layout
 from gameday.errors import ConfigError, DrillError, GamedayError
 from gameday.gameday.history.store import Measurement
@@ -385,22 +387,14 @@ def _breaches(result: Any) -> str | None:
 
 def _signal_chaos_children(sig: int) -> int:
     """Signal our own ``chaostoolkit`` child processes (the running experiment); returns how many."""
-    me = os.getpid()
     n = 0
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
+    for child in psutil.Process().children():
         try:
-            stat = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()
-            if int(stat[1]) != me:
-                continue
-            cmd = Path(f"/proc/{entry}/cmdline").read_bytes().split(b"\0")
-        except (OSError, IndexError, ValueError):
-            continue
-        if any(b"chaostoolkit" in c for c in cmd):
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(int(entry), sig)
+            if any("chaostoolkit" in arg for arg in child.cmdline()):
+                child.send_signal(sig)  # psutil checks the start time: never a reused pid
                 n += 1
+        except (psutil.NoSuchProcess, psutil.AccessDenied):  # exited (or a zombie) meanwhile
+            continue
     return n
 
 

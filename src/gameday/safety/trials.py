@@ -18,6 +18,7 @@ from pathlib import Path
 from gameday import resources
 from gameday.safety import undolog
 from gameday.safety.replay import Target, check_steady, running_fis
+from gameday.util.procs import command_lines_containing
 
 POINTS = ("fault", "promotion", "rollback")
 
@@ -63,18 +64,7 @@ def start_drill(scenario: str, state: Path, reports: Path) -> subprocess.Popen[b
 
 def leftovers(reports: Path) -> list[str]:
     """Processes of the drill still alive: anything whose command line names the trial's reports folder."""
-    out = []
-    me = os.getpid()
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit() or int(entry) == me:
-            continue
-        try:
-            cmd = Path(f"/proc/{entry}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-        except OSError:
-            continue
-        if str(reports) in cmd:
-            out.append(f"{entry}: {cmd[:120]}")
-    return out
+    return [f"{pid}: {cmd[:120]}" for pid, cmd in command_lines_containing(str(reports))]
 
 
 def run_trial(scenario: str, sig: str, point: str, state: Path, reports: Path, *, delay_s: float = 1.0,

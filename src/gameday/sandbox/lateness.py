@@ -30,7 +30,7 @@ from gameday.sandbox.events import EventLog
 PERIOD_S = 0.02      # 50 samples a second: a 1-s p99 is meaningful, the cost is negligible
 REPORT_S = 1.0       # one summary event per second
 MAX_SOURCE_SAMPLES = 10_000  # per source and report window: note() can never grow memory unbounded
-PSI_CPU = Path("/proc/pressure/cpu")
+PSI_CPU = Path("/proc/pressure/cpu")  # read directly: psutil has no pressure-stall (PSI) API
 
 
 def percentile(values: Sequence[float], q: float) -> float:

@@ -18,6 +18,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import psutil
+
 UNPRIVILEGED_USER = os.environ.get("GAMEDAY_UNPRIVILEGED_USER", "postgres")
 
 
@@ -34,29 +36,82 @@ def unprivileged_ids(user: str = UNPRIVILEGED_USER) -> tuple[int, int]:
     return pw.pw_uid, pw.pw_gid
 
 
+#: psutil statuses of a process that has exited (a zombie only waits to be reaped): counted as dead
+_GONE = (psutil.STATUS_ZOMBIE, psutil.STATUS_DEAD)
+
+
 def pid_alive(pid: int) -> bool:
     """True for a live, non-zombie process."""
-    try:
-        with open(f"/proc/{pid}/stat", encoding="utf-8") as fh:
-            state = fh.read().rsplit(")", 1)[1].split()[0]
-        return state not in ("Z", "X")
-    except (FileNotFoundError, IndexError, ProcessLookupError):
+    if pid <= 0:
         return False
+    try:
+        return psutil.Process(pid).status() not in _GONE
+    except psutil.NoSuchProcess:  # ZombieProcess included
+        return False
+    except psutil.AccessDenied:
+        return True  # it exists, we may not look at it
 
 
 def pgid_alive(pgid: int) -> bool:
     """Whether any non-zombie process is left in process group pgid."""
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
+    for proc in psutil.process_iter():
         try:
-            with open(f"/proc/{entry}/stat", encoding="utf-8") as fh:
-                fields = fh.read().rsplit(")", 1)[1].split()
-            if int(fields[2]) == pgid and fields[0] not in ("Z", "X"):
+            # psutil has no process-group attribute: getpgid(2) answers for any pid
+            if os.getpgid(proc.pid) == pgid and proc.status() not in _GONE:
                 return True
-        except (FileNotFoundError, IndexError, ValueError, ProcessLookupError):
+        except (ProcessLookupError, psutil.NoSuchProcess):
             continue
+        except psutil.AccessDenied:
+            return True  # a member we may not inspect is still a member
     return False
+
+
+def descendants(pid: int) -> list[psutil.Process]:
+    """Live (non-zombie) descendants of pid, each parent before its children; [] when pid is gone.
+
+    psutil only counts a process started after pid as its child, so a reused pid is never
+    taken for a descendant; signalling a returned Process checks its start time again.
+    """
+    try:
+        kids = psutil.Process(pid).children(recursive=True)
+    except psutil.NoSuchProcess:
+        return []
+    out = []
+    for kid in kids:
+        try:
+            if kid.status() not in _GONE:
+                out.append(kid)
+        except psutil.NoSuchProcess:
+            continue
+        except psutil.AccessDenied:
+            out.append(kid)
+    return out
+
+
+def process_tree(root: int) -> list[int]:
+    """root and all its live descendants (parents first).
+
+    PostgreSQL children call setsid(), so signalling the postmaster's process group
+    reaches only the postmaster: freezing or killing a node must walk the tree.
+    """
+    return [root, *(p.pid for p in descendants(root))]
+
+
+def command_lines_containing(text: str) -> list[tuple[int, str]]:
+    """(pid, command line) of every live process but this one whose command line contains text.
+
+    A zombie or a process we may not inspect has no command line to match.
+    """
+    me = os.getpid()
+    found = []
+    for proc in psutil.process_iter(["cmdline"]):
+        argv = proc.info["cmdline"]
+        if proc.pid == me or not argv:
+            continue
+        cmd = " ".join(argv)
+        if text in cmd:
+            found.append((proc.pid, cmd))
+    return found
 
 
 def processes_mentioning(text: str) -> list[str]:
@@ -64,17 +119,7 @@ def processes_mentioning(text: str) -> list[str]:
 
     Tests pass a unique temp path to prove that nothing they started is still running.
     """
-    found = []
-    for proc in Path("/proc").iterdir():
-        if not proc.name.isdigit() or int(proc.name) == os.getpid():
-            continue
-        try:
-            cmd = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-        except OSError:
-            continue
-        if text in cmd:
-            found.append(f"{proc.name}: {cmd}")
-    return found
+    return [f"{pid}: {cmd}" for pid, cmd in command_lines_containing(text)]
 
 
 def kill_group(pgid: int, sig: int = signal.SIGKILL, wait: float = 5.0) -> None:

@@ -7,37 +7,18 @@ not a loopback endpoint and any node that is not a primary.
 
 from __future__ import annotations
 
-import os
 import signal
 from typing import Any
 
+import psutil
 from chaoslib.types import Configuration, Secrets
 
 from gameday.chaos import _undo
 from gameday.chaos._common import ActivityFailed
 from gameday.chaos.database._conn import connect, resolve
+from gameday.util.procs import descendants
 
 __all__ = ["crash_primary_db"]
-
-
-def _stat(pid: int) -> tuple[str, int]:
-    """(command name, parent pid) of pid from /proc."""
-    with open(f"/proc/{pid}/stat", encoding="utf-8") as fh:
-        raw = fh.read()
-    name = raw[raw.index("(") + 1:raw.rindex(")")]
-    return name, int(raw.rsplit(")", 1)[1].split()[1])
-
-
-def _children(ppid: int) -> list[int]:
-    out = []
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                if _stat(int(entry))[1] == ppid:
-                    out.append(int(entry))
-            except (OSError, ValueError, IndexError):
-                continue
-    return out
 
 
 def crash_primary_db(endpoint: str = "writer", configuration: Configuration = None,
@@ -51,26 +32,30 @@ def crash_primary_db(endpoint: str = "writer", configuration: Configuration = No
         row = conn.execute("SELECT pg_is_in_recovery(), pg_backend_pid()").fetchone()
         if row is None or row[0]:
             raise ActivityFailed(f"{endpoint} is not a primary: refusing to crash it")
-        # read /proc while our backend still exists: it exits as soon as the session closes
+        # look the backend up while it still exists: it exits as soon as the session closes
         try:
-            postmaster = _stat(int(row[1]))[1]
-            name = _stat(postmaster)[0]
-        except (OSError, ValueError, IndexError) as exc:
+            parent = psutil.Process(int(row[1])).parent()
+            name = parent.name() if parent is not None else ""
+        except (psutil.Error, ValueError) as exc:
             raise ActivityFailed(f"cannot find the postmaster of {endpoint} on this host: {exc}") from exc
+        if parent is None:
+            raise ActivityFailed(f"cannot find the postmaster of {endpoint} on this host: backend {row[1]} "
+                                 "has no parent")
+        postmaster = parent.pid
     if "postgres" not in name and "postmaster" not in name:
         raise ActivityFailed(f"parent of the backend is {name!r}, not a PostgreSQL postmaster: refusing")
-    victims = [postmaster, *_children(postmaster)]
+    victims = [parent, *descendants(postmaster)]
     # nothing AWS-side to call back: the database recovers by itself (failover / crash recovery);
     # the undo waits for it and the sandbox's reset re-seeds what did not come back
     _undo.before("crash_primary_db", f"db:{endpoint}", {"kind": "db_recover", "endpoint": endpoint},
                  what="PostgreSQL primary hard-crashed (SIGKILL)")
     try:
-        for pid in victims:
+        for proc in victims:
             try:
-                os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
+                proc.send_signal(signal.SIGKILL)  # psutil checks the start time: never a reused pid
+            except psutil.NoSuchProcess:
                 continue
-    except PermissionError as exc:
+    except psutil.AccessDenied as exc:
         raise ActivityFailed(f"not allowed to kill PostgreSQL (pid {postmaster}): "
                              "run as root or as its user") from exc
     return {"endpoint": endpoint, "postmaster_pid": postmaster, "killed": len(victims)}

@@ -23,6 +23,7 @@ from gameday.errors import ConfigError, SandboxError
 from gameday.sandbox.events import EventLog
 from gameday.sandbox.tcpproxy import TcpProxy
 from gameday.util.procs import Managed, ProcessRegistry
+from gameday.util.procs import process_tree as process_tree  # re-exported: gameday.sandbox.postgres
 from gameday.util.redact import Secret
 
 SUPERUSER = "postgres"
@@ -51,32 +52,6 @@ def scram_verifier(password: str, iterations: int = 4096) -> str:
     def b64(b: bytes) -> str:
         return base64.b64encode(b).decode("ascii")
     return f"SCRAM-SHA-256${iterations}:{b64(salt)}${b64(stored_key)}:{b64(server_key)}"
-
-
-def process_tree(root: int) -> list[int]:
-    """root and all its live descendants (parents first).
-
-    PostgreSQL children call setsid(), so signalling the postmaster's process group
-    reaches only the postmaster: freezing or killing a node must walk the tree.
-    """
-    children: dict[int, list[int]] = {}
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat", encoding="utf-8") as fh:
-                fields = fh.read().rsplit(")", 1)[1].split()
-        except (OSError, IndexError):
-            continue
-        if fields[0] in ("Z", "X"):
-            continue
-        children.setdefault(int(fields[1]), []).append(int(entry))
-    out, todo = [], [root]
-    while todo:
-        pid = todo.pop(0)
-        out.append(pid)
-        todo += children.get(pid, [])
-    return out
 
 
 def lsn(text: str | None) -> int:

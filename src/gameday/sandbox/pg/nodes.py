@@ -27,11 +27,10 @@ from gameday.sandbox.pg.common import (
     Node,
     conf_str,
     lsn,
-    process_tree,
     scram_verifier,
 )
 from gameday.util.net import LOOPBACK
-from gameday.util.procs import kill_group
+from gameday.util.procs import kill_group, process_tree
 
 
 class NodeOps(ClusterState):
@@ -86,6 +85,7 @@ class NodeOps(ClusterState):
         pidfile = node.data / "postmaster.pid"
         with contextlib.suppress(OSError, ValueError, IndexError, subprocess.SubprocessError):
             key, shmid = (int(x) for x in pidfile.read_text().splitlines()[6].split()[:2])
+            # read directly: psutil has no SysV IPC API
             for line in Path("/proc/sysvipc/shm").read_text().splitlines()[1:]:
                 f = line.split()
                 # only our segment (same key and id) and only when nothing is attached any more
