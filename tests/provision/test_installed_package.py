@@ -24,8 +24,8 @@ from gameday import resources
 from gameday.drill.derive import terraform_variables_path
 from gameday.drill.runner import experiments_dir
 from gameday.errors import GamedayError, ResourceMissing
-from gameday.load.runner import DEFAULT_LOCUSTFILE, default_locustfile
-from gameday.provision import MODULE_DIR, module_dir
+from gameday.load.runner import default_locustfile
+from gameday.provision import module_dir
 
 REPO = Path(__file__).resolve().parents[2]
 # local state and tools that a build never needs (and that are large)
@@ -148,11 +148,11 @@ def test_a_checkout_reads_its_own_folders(monkeypatch: pytest.MonkeyPatch) -> No
         monkeypatch.delenv(var, raising=False)
     assert resources.checkout_root() == REPO
     assert resources.data_root() == REPO
-    assert module_dir() == MODULE_DIR == REPO / "provision" / "terraform"
+    assert module_dir() == REPO / "provision" / "terraform"
     assert terraform_variables_path() == REPO / "provision" / "terraform" / "variables.tf"
     assert experiments_dir() == REPO / "experiments"
     assert resources.scenarios_dir() == REPO / "scenarios"
-    assert default_locustfile() == DEFAULT_LOCUSTFILE == REPO / "loadtests" / "locustfile.py"
+    assert default_locustfile() == REPO / "loadtests" / "locustfile.py"
     assert resources.gamedays_dir() == REPO / "gamedays"
 
 

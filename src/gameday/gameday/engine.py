@@ -197,8 +197,9 @@ class Engine:
     # --- the run -----------------------------------------------------------------------------
 
     def run(self) -> GamedayRun:
+        from gameday import resources
         from gameday.drill.report import new_run_id
-        from gameday.gameday.home import TERRAFORM_DIR, gameday_home, git_revision
+        from gameday.gameday.home import gameday_home, git_revision
         from gameday.gameday.lock import TargetLock
         from gameday.gameday.notify import Notifier
 
@@ -207,7 +208,7 @@ class Engine:
         layout = run_layout(self.reports_dir, run_id)
         gd = GamedayRun(plan, run_id, layout.root, time.time(), plan.target_name, self.trigger,
                         history_url=self.history_url, gameday_rev=git_revision(),
-                        terraform_rev=git_revision(TERRAFORM_DIR))
+                        terraform_rev=git_revision(resources.resource_path("terraform")))
         notifier = Notifier(plan.notify, echo=self.progress.line)
         lock = TargetLock(gameday_home() / "locks", self._lock_key(), plan=plan.name, run_id=run_id)
         old = {s: signal.getsignal(s) for s in (signal.SIGTERM, signal.SIGINT)} \

@@ -14,9 +14,6 @@ from pathlib import Path
 
 from gameday import resources
 
-#: The reference Terraform whose revision a history row records.
-TERRAFORM_DIR = resources.resource_path("terraform")
-
 
 def gameday_home() -> Path:
     home = Path(os.environ.get("GAMEDAY_HOME") or Path.home() / ".gameday")

@@ -119,7 +119,7 @@ def target_env(args: argparse.Namespace, extra: dict[str, Any]) -> dict[str, str
 
 
 def cmd_experiment_run(args: argparse.Namespace) -> int:
-    from gameday.drill.runner import check_injected, fault_window, run_experiment
+    from gameday.drill.runner import check_injected, experiments_dir, fault_window, run_experiment
     from gameday.guard.hooks import guard_experiment
     from gameday.guard.plan import format_plan, load_experiment
 
@@ -138,9 +138,10 @@ def cmd_experiment_run(args: argparse.Namespace) -> int:
     out = Path(args.out) if args.out else (resources.checkout_root() or Path.cwd()) / "reports" / "experiments" / \
         f"{time.strftime('%Y%m%dT%H%M%S')}-{path.stem}"
     out.mkdir(parents=True, exist_ok=True)
-    if path.resolve().parent != _experiments_dir().resolve():
+    folder = experiments_dir()
+    if path.resolve().parent != folder.resolve():
         raise ConfigError("only experiments of the experiments folder can be run (a path is for --dry-run)",
-                          file=str(path), field="NAME", hint=f"copy it to {_experiments_dir()} "
+                          file=str(path), field="NAME", hint=f"copy it to {folder} "
                                                              "or set GAMEDAY_EXPERIMENTS_DIR")
     journal = run_experiment(path.stem, out, env, timeout=args.timeout)
     status = journal.get("status")
@@ -153,9 +154,3 @@ def cmd_experiment_run(args: argparse.Namespace) -> int:
     print(f"experiment {path.stem}: {status}, deviated={journal.get('deviated')}; journal "
           f"{out / 'chaos-journal.json'}")
     return 0 if status == "completed" and not journal.get("deviated") else 1
-
-
-def _experiments_dir() -> Path:
-    from gameday.drill.runner import experiments_dir
-
-    return experiments_dir()

@@ -24,11 +24,7 @@ from gameday.load.records import LedgerRecord, RequestRecord, read_ledger, read_
 from gameday.util.net import LOOPBACK
 from gameday.util.procs import ProcessRegistry
 
-__all__ = ["DEFAULT_LOCUSTFILE", "LoadResult", "LoadRunner", "default_locustfile", "read_ledger",
-           "read_requests"]
-
-#: The locustfile shipped with gameday (the checkout's loadtests/, or the wheel's copy).
-DEFAULT_LOCUSTFILE = resources.resource_path("loadtests") / "locustfile.py"
+__all__ = ["LoadResult", "LoadRunner", "default_locustfile", "read_ledger", "read_requests"]
 
 
 def default_locustfile() -> Path:

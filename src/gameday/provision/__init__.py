@@ -11,8 +11,6 @@ from gameday import resources
 if TYPE_CHECKING:
     from gameday.provision.topology import Topology
 
-#: The root module (HCL) shipped with gameday: the checkout's provision/terraform, or the wheel's copy.
-MODULE_DIR = resources.resource_path("terraform")
 DEFAULT_STATE_DIR = ".gameday"
 TARGETS = ("sandbox", "aws")
 
