@@ -65,14 +65,14 @@ def run(workers: int, scenarios: list[str], timeout: float, log_dir: Path) -> Ru
         try:
             rc = proc.wait(timeout=timeout)
         except (subprocess.TimeoutExpired, KeyboardInterrupt):
-            _stop(proc)
+            stop_run(proc)
             raise
     seconds = time.monotonic() - t0
     counts, summary = parse_summary(log.read_text(errors="replace"))
     return Run(workers, seconds, rc, counts, summary)
 
 
-def _stop(proc: subprocess.Popen[bytes]) -> None:
+def stop_run(proc: subprocess.Popen[bytes]) -> None:
     """SIGINT first (pytest runs its teardown), then SIGKILL after a bounded wait."""
     for sig, wait in ((signal.SIGINT, 120.0), (signal.SIGKILL, 10.0)):
         try:
