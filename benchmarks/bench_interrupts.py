@@ -1,9 +1,9 @@
 """Rollbacks executed / interrupts, over the full matrix of drill kinds x signals x interrupt points.
 
 Starts ONE sandbox (fast profile) and, for every scenario, signal (SIGINT, SIGTERM, process-group
-Ctrl-C) and point (during the fault, after the replica promotion -- region-outage only --, during
-Chaos Toolkit's rollback), runs the drill as a real ``pytest`` subprocess on that sandbox
-(``--reuse-sandbox``), interrupts it, and judges it rolled back when afterwards the sandbox is in
+Ctrl-C, a pytest-timeout expiry) and point (during the fault, after the replica promotion --
+region-outage only --, during Chaos Toolkit's rollback), runs the drill as a real ``pytest``
+subprocess on that sandbox (``--reuse-sandbox``), interrupts it, and judges it rolled back when afterwards the sandbox is in
 steady state (one writable primary, primary region serving, nothing frozen), no FIS experiment
 runs, no undo entry is open and no process of the drill is left. Prints one line per trial and
 the ratio.
@@ -24,7 +24,6 @@ from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
-SIGNALS = ("SIGINT", "SIGTERM", "pgrp-SIGINT")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -34,11 +33,12 @@ def main(argv: list[str] | None = None) -> int:
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--scenario", action="append", default=[])
-    ap.add_argument("--signal", action="append", default=[], choices=SIGNALS)
+    signals_all = [s for s in trials.SIGNALS if s != "SIGKILL"]  # kill -9 needs 'gameday abort': its own test
+    ap.add_argument("--signal", action="append", default=[], choices=signals_all)
     ap.add_argument("--point", action="append", default=[], choices=trials.POINTS)
     args = ap.parse_args(argv)
     scenarios = args.scenario or [s.name for s in load_all(REPO / "scenarios") if s.runs_on("sandbox")]
-    signals = args.signal or list(SIGNALS)
+    signals = args.signal or signals_all
     points = args.point or list(trials.POINTS)
 
     def on_term(signum: int, frame: Any) -> None:

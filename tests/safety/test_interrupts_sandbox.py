@@ -46,6 +46,7 @@ def sandbox(request: pytest.FixtureRequest) -> Iterator[Path]:
     ("region-outage", "SIGINT", "fault"),
     ("region-outage", "pgrp-SIGINT", "promotion"),
     ("service-failover", "SIGTERM", "rollback"),
+    ("database-failover", "pytest-timeout", "fault"),
 ])
 def test_interrupted_drill_rolls_back(sandbox: Path, tmp_path: Path, scenario: str, sig: str, point: str) -> None:
     res = trials.run_trial(scenario, sig, point, sandbox, tmp_path / "reports")
@@ -59,8 +60,12 @@ def test_interrupted_drill_rolls_back(sandbox: Path, tmp_path: Path, scenario: s
     import json
 
     [cleanup] = [json.loads(c.read_text()) for c in (tmp_path / "reports").glob("**/cleanup.json")]
-    want = "SIGINT" if sig.endswith("SIGINT") else sig
-    assert cleanup["interrupted"] == want and cleanup["steady"], cleanup  # written by the harness itself
+    if sig == "pytest-timeout":  # pytest.fail raised inside the test: an exception, not a signal
+        assert "Timeout (>3600.0s) from pytest-timeout" in res.stderr_tail, res.stderr_tail
+        assert cleanup["interrupted"] is None and cleanup["steady"], cleanup
+    else:
+        want = "SIGINT" if sig.endswith("SIGINT") else sig
+        assert cleanup["interrupted"] == want and cleanup["steady"], cleanup  # written by the harness itself
     print(f"  undone: {cleanup['undone']}, cleanup {cleanup['cleanup_s']} s")
     assert not res.problems, f"{res.problems}\n{res.stderr_tail}"
     assert not res.leftovers, res.leftovers

@@ -112,6 +112,52 @@ def test_guard_trips_within_a_second_of_the_breach(tmp_path: Path) -> None:
     print(f"guard lag {seen - trip.breach_at:.3f} s: {trip.figure}")
 
 
+def test_guard_follows_every_worker_journal_and_judges_them_together(tmp_path: Path) -> None:
+    """Distributed load: one journal per locust worker, the second appearing late.
+
+    Worker 1 journals only successes, worker 2 only failures: neither file alone can breach a
+    50 % error ratio with 3 of every 4 requests ok ... until worker 2's share grows. The guard must
+    read both files, merged by completion time, and trip on the combined window.
+    """
+    from gameday.load.runner import journal_files
+
+    trips: list[Trip] = []
+    cond = StopCondition(service="web", window_s=1.0, max_error_ratio=0.5, min_requests=10)
+    guard = Guard([cond], lambda: journal_files(tmp_path, "requests", 2), trips.append).start()
+
+    def line(ok: bool) -> str:
+        now = time.time()
+        return json.dumps({"t0": now - 0.01, "t1": now, "service": "web", "kind": "read",
+                           "outcome": "ok" if ok else "failed"}) + "\n"
+
+    try:
+        with open(tmp_path / "requests-w1.jsonl", "a") as w1:
+            for _ in range(20):  # worker 1 alone, all ok
+                w1.write(line(True))
+                w1.flush()
+                time.sleep(0.01)
+            time.sleep(0.3)
+            assert not trips, trips
+            with open(tmp_path / "requests-w2.jsonl", "a") as w2:  # worker 2 joins late, all failing
+                for _ in range(60):
+                    w1.write(line(True))
+                    w2.write(line(False))
+                    w2.write(line(False))
+                    w1.flush()
+                    w2.flush()
+                    time.sleep(0.01)
+                    if trips:
+                        break
+        deadline = time.monotonic() + 5
+        while not trips and time.monotonic() < deadline:
+            time.sleep(0.02)
+    finally:
+        guard.stop()
+    assert trips, f"guard never tripped on the merged journals (error: {guard.error})"
+    ratio = float(trips[0].figure.split()[3])
+    assert 0.5 < ratio < 1.0, trips[0].figure  # both workers' requests are in the window
+
+
 def test_guard_trips_on_cloudwatch_alarm() -> None:
     """DescribeAlarms StateValue=ALARM against moto's CloudWatch (the AWS API stand-in)."""
     import boto3

@@ -313,7 +313,7 @@ def _run_drill(scenario: Any, endpoints: Endpoints, topology: Any, run_dir: Path
             # recovers fails its SLOs instead of timing the chaos run out (a harness error)
             extra.setdefault("gameday_timeout_s", round(max(10.0, (load.duration_s - load.warmup_s) / 3), 1))
             env = chaos_env(endpoints, topology, password, extra)
-            safety.watch(getattr(scenario, "stop_conditions", ()), runner.requests_path)
+            safety.watch(getattr(scenario, "stop_conditions", ()), lambda: runner.journal_files("requests"))
             journal = run_experiment(scenario.experiment, run_dir, env, timeout=load.duration_s)
         with step("recovery"):
             time.sleep(load.settle_s if safety.halted is None else 0.0)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -180,13 +181,7 @@ class LoadRunner:
 
     def journal_files(self, name: str) -> list[Path]:
         """``requests``/``ledger`` journals of this run: one per worker in distributed mode."""
-        if not self.workers:
-            return [self.out_dir / f"{name}.jsonl"]
-        import re
-
-        head = re.compile(rf"^{re.escape(name)}-[A-Za-z0-9_]+\.jsonl$")  # not the rotated segments
-        return sorted((p for p in self.out_dir.glob(f"{name}-*.jsonl") if head.match(p.name)),
-                      key=lambda p: (len(p.name), p.name))
+        return journal_files(self.out_dir, name, self.workers)
 
     def env(self) -> dict[str, str]:
         import json
@@ -367,3 +362,12 @@ class LoadRunner:
             except LoadError:
                 if exc_type is None:
                     raise
+
+
+def journal_files(out_dir: Path, name: str, workers: int) -> list[Path]:
+    """``<name>.jsonl``, or with ``workers`` the per-worker ``<name>-<id>.jsonl`` present so far."""
+    if not workers:
+        return [out_dir / f"{name}.jsonl"]
+    head = re.compile(rf"^{re.escape(name)}-[A-Za-z0-9_]+\.jsonl$")  # not the rotated segments
+    return sorted((p for p in out_dir.glob(f"{name}-*.jsonl") if head.match(p.name)),
+                  key=lambda p: (len(p.name), p.name))

@@ -1,7 +1,9 @@
 """Stop conditions: watch the load journal and CloudWatch alarms while the method runs; trip once.
 
 A service condition reads ``requests.jsonl`` as locust appends it (one line per completed
-request) and judges the requests that completed in the last ``window_s`` seconds; an alarm
+request; in distributed mode one journal per worker, ``requests-<worker>.jsonl``, each followed
+from the moment it appears) and judges the requests that completed in the last ``window_s``
+seconds across all of them; an alarm
 condition polls DescribeAlarms like AWS FIS stop conditions do ("If the alarm is in the ALARM
 state, the experiment is stopped" --
 https://docs.aws.amazon.com/fis/latest/userguide/stop-conditions.html).
@@ -107,6 +109,13 @@ class Trip:
                 "stop_lag_s": None if self.stopped_at is None else round(self.stopped_at - self.breach_at, 3)}
 
 
+def _completed_at(line: bytes) -> float:
+    try:
+        return float(json.loads(line).get("t1", 0.0))
+    except (ValueError, AttributeError):
+        return 0.0
+
+
 class _Window:
     def __init__(self, cond: StopCondition) -> None:
         self.cond = cond
@@ -135,10 +144,13 @@ class _Window:
 class Guard:
     """A thread that trips ``on_trip`` once, on the first condition breached (bounded by ``max_s``)."""
 
-    def __init__(self, conditions: Sequence[StopCondition], requests_path: Path, on_trip: Callable[[Trip], None],
-                 cloudwatch: Callable[[str | None], Any] | None = None, max_s: float = 3600.0) -> None:
+    def __init__(self, conditions: Sequence[StopCondition], journals: Path | Callable[[], Sequence[Path]],
+                 on_trip: Callable[[Trip], None], cloudwatch: Callable[[str | None], Any] | None = None,
+                 max_s: float = 3600.0) -> None:
         self.conditions = tuple(conditions)
-        self.path = Path(requests_path)
+        # one journal, or a function listing the per-worker journals (new workers' files appear late)
+        self.journals: Callable[[], Sequence[Path]] = (
+            (lambda: (journals,)) if isinstance(journals, Path) else journals)
         self.on_trip = on_trip
         self.cloudwatch = cloudwatch  # region -> boto3 CloudWatch client
         self.max_s = max_s
@@ -165,20 +177,31 @@ class Guard:
         self._stop.set()
 
     def _run(self) -> None:
-        tail = JournalTail(self.path)  # follows the journal across rotations
+        tails: dict[Path, JournalTail] = {}  # each follows its journal across rotations
         try:
-            self._watch(tail)
+            self._watch(tails)
         finally:
-            tail.close()
+            for tail in tails.values():
+                tail.close()
 
-    def _watch(self, tail: JournalTail) -> None:
+    def _new_lines(self, tails: dict[Path, JournalTail]) -> list[bytes]:
+        """Lines appended since the last poll to any journal, oldest completion first across workers."""
+        for path in self.journals():
+            if path not in tails:
+                tails[path] = JournalTail(path)
+        lines = [line for tail in tails.values() for line in tail.lines()]
+        if len(tails) > 1:
+            lines.sort(key=_completed_at)
+        return lines
+
+    def _watch(self, tails: dict[Path, JournalTail]) -> None:
         deadline = time.monotonic() + self.max_s
         next_alarm = 0.0
         alarms = [c for c in self.conditions if c.cloudwatch_alarm]
         while not self._stop.is_set() and time.monotonic() < deadline:
             try:
                 if self._windows:
-                    for line in tail.lines():
+                    for line in self._new_lines(tails):
                         if self._line(line):
                             return
                 if alarms and self.cloudwatch is not None and time.monotonic() >= next_alarm:

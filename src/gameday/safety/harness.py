@@ -18,7 +18,7 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import FrameType, TracebackType
 from typing import TYPE_CHECKING, Any
@@ -127,14 +127,14 @@ class DrillSafety:
             if self.guard is not None:
                 self.guard.stop()  # the guard watches the method; afterwards the SLOs judge
 
-    def watch(self, conditions: Sequence[Any], requests_path: Path) -> None:
-        """Start the stop-condition guard on the load journal (and CloudWatch) before the chaos run."""
+    def watch(self, conditions: Sequence[Any], journals: Path | Callable[[], Sequence[Path]]) -> None:
+        """Start the stop-condition guard on the load journal(s) (and CloudWatch) before the chaos run."""
         if not conditions:
             return
         from gameday.safety.guard import Guard
 
         target = self._target()
-        self.guard = Guard(conditions, requests_path, self.halt,
+        self.guard = Guard(conditions, journals, self.halt,
                            cloudwatch=lambda region: target.client("cloudwatch", region)).start()
 
     def _run_chaos(self, argv: Sequence[str], env: dict[str, str], log: Path, timeout: float, cwd: str) -> int:

@@ -21,6 +21,11 @@ from gameday.safety.replay import Target, check_steady, running_fis
 from gameday.util.procs import command_lines_containing
 
 POINTS = ("fault", "promotion", "rollback")
+#: How a trial ends the drill: a signal to pytest, Ctrl-C to its process group, pytest-timeout's
+#: expiry (its ``signal`` method: SIGALRM raises ``pytest.fail`` wherever the test is, the same
+#: handler that fires when ``--timeout`` runs out), or SIGKILL (the caller runs ``gameday abort``,
+#: which is also what pytest-timeout's ``thread`` method needs: it ends pytest with ``os._exit``).
+SIGNALS = ("SIGINT", "SIGTERM", "pgrp-SIGINT", "pytest-timeout", "SIGKILL")
 
 
 @dataclass
@@ -54,10 +59,12 @@ def point_reached(point: str, state: Path, reports: Path, before: int) -> Callab
     return lambda: "Let's rollback" in _chaos_logs(reports)
 
 
-def start_drill(scenario: str, state: Path, reports: Path) -> subprocess.Popen[bytes]:
+def start_drill(scenario: str, state: Path, reports: Path, *, pytest_timeout: bool = False) -> subprocess.Popen[bytes]:
     argv = [sys.executable, "-m", "pytest", str(resources.scenarios_dir() / "test_drills.py"), "-m", "drill",
             "--scenario", scenario, "--reuse-sandbox", str(state), "--gameday-reports", str(reports),
             "-p", "no:randomly", "-p", "no:xdist", "-q", "-rs"]  # -rs: a skip says why (INCONCLUSIVE)
+    if pytest_timeout:  # armed far away; the trial delivers its SIGALRM at the chosen point
+        argv += ["-p", "pytest_timeout", "--timeout", "3600", "--timeout-method", "signal"]
     return subprocess.Popen(argv, cwd=str(resources.data_root()), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                             start_new_session=True)  # its own process group: "Ctrl-C" = killpg(SIGINT)
 
@@ -69,10 +76,12 @@ def leftovers(reports: Path) -> list[str]:
 
 def run_trial(scenario: str, sig: str, point: str, state: Path, reports: Path, *, delay_s: float = 1.0,
               timeout_s: float = 300.0) -> TrialResult:
-    """Start the drill, interrupt it at ``point`` with ``sig`` (SIGINT, SIGTERM, pgrp-SIGINT, SIGKILL), judge."""
+    """Start the drill, interrupt it at ``point`` with ``sig`` (one of SIGNALS), judge."""
+    if sig not in SIGNALS:
+        raise ValueError(f"unknown trial signal {sig!r}: one of {', '.join(SIGNALS)}")
     t0 = time.monotonic()
     before = len(_undo_kinds(state))
-    proc = start_drill(scenario, state, reports)
+    proc = start_drill(scenario, state, reports, pytest_timeout=sig == "pytest-timeout")
     reached = point_reached(point, state, reports, before)
     interrupted = False
     try:
@@ -83,6 +92,8 @@ def run_trial(scenario: str, sig: str, point: str, state: Path, reports: Path, *
             time.sleep(delay_s)
             if sig == "pgrp-SIGINT":
                 os.killpg(proc.pid, signal.SIGINT)
+            elif sig == "pytest-timeout":
+                os.kill(proc.pid, signal.SIGALRM)
             else:
                 os.kill(proc.pid, getattr(signal, sig))
             interrupted = True
