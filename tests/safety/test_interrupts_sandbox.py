@@ -71,8 +71,14 @@ def test_interrupted_drill_rolls_back(sandbox: Path, tmp_path: Path, scenario: s
     assert not res.leftovers, res.leftovers
 
 
-def test_stop_condition_halts_within_a_second(sandbox: Path, tmp_path: Path) -> None:
-    """Fail over 'web' on purpose while a stop condition guards 'web': HALTED, rolled back."""
+@pytest.mark.parametrize("load_workers", [0, 2], ids=["one-locust", "two-locust-workers"])
+def test_stop_condition_halts_within_a_second(sandbox: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                              load_workers: int) -> None:
+    """Fail over 'web' on purpose while a stop condition guards 'web': HALTED, rolled back.
+
+    With two locust workers the guard must follow both workers' journals (``requests-<id>.jsonl``).
+    """
+    monkeypatch.setenv("GAMEDAY_LOAD_WORKERS", str(load_workers))
     from gameday.drill.runner import run_drill
     from gameday.drill.scenario import find_scenario
     from gameday.pytest_plugin import _sandbox_topology, skip_if_inconclusive
@@ -90,6 +96,9 @@ def test_stop_condition_halts_within_a_second(sandbox: Path, tmp_path: Path) -> 
     trip = result.halted.to_dict()
     print(f"{result.halted_message} (stop lag {trip['stop_lag_s']} s)")
     assert "web error ratio" in trip["figure"]
+    if load_workers:
+        journals = sorted(p.name for p in (tmp_path / "run").glob("**/requests-*.jsonl"))
+        assert len(journals) >= load_workers, journals  # the load really was distributed
     assert trip["stop_lag_s"] is not None and trip["stop_lag_s"] < 1.0, trip
     rollbacks = result.results["chaos"]["rollbacks"]
     assert rollbacks and all(r["status"] == "succeeded" for r in rollbacks), rollbacks
