@@ -3,10 +3,10 @@
 Starts ONE sandbox (fast profile) and, for every scenario, signal (SIGINT, SIGTERM, process-group
 Ctrl-C, a pytest-timeout expiry) and point (during the fault, after the replica promotion --
 region-outage only --, during Chaos Toolkit's rollback), runs the drill as a real ``pytest``
-subprocess on that sandbox (``--reuse-sandbox``), interrupts it, and judges it rolled back when afterwards the sandbox is in
-steady state (one writable primary, primary region serving, nothing frozen), no FIS experiment
-runs, no undo entry is open and no process of the drill is left. Prints one line per trial and
-the ratio.
+subprocess on that sandbox (``--reuse-sandbox``), interrupts it, and judges it rolled back when
+afterwards the sandbox is in steady state (one writable primary, primary region serving,
+nothing frozen), no FIS experiment runs, no undo entry is open and no process of the drill is
+left. Prints one line per trial and the ratio.
 
     .venv/bin/python benchmarks/bench_interrupts.py [--scenario NAME ...] [--signal SIG ...] [--point P ...]
 
