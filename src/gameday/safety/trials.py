@@ -64,7 +64,7 @@ def start_drill(scenario: str, state: Path, reports: Path, *, pytest_timeout: bo
             "--scenario", scenario, "--reuse-sandbox", str(state), "--gameday-reports", str(reports),
             "-p", "no:randomly", "-p", "no:xdist", "-q", "-rs"]  # -rs: a skip says why (INCONCLUSIVE)
     if pytest_timeout:  # armed far away; the trial delivers its SIGALRM at the chosen point
-        argv += ["-p", "pytest_timeout", "--timeout", "3600", "--timeout-method", "signal"]
+        argv += ["--timeout", "3600", "--timeout-method", "signal"]  # pytest-timeout (a dev dependency)
     return subprocess.Popen(argv, cwd=str(resources.data_root()), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                             start_new_session=True)  # its own process group: "Ctrl-C" = killpg(SIGINT)
 
