@@ -56,12 +56,19 @@ def run(workers: int, scenarios: list[str], timeout: float, log_dir: Path) -> Ru
     argv.append("scenarios/")
     log = log_dir / f"drills-n{workers}.log"
     print(f"-- {' '.join(argv[1:])}  (output: {log})", flush=True)
+    seconds, rc, counts, summary = timed_pytest(argv, log, timeout)
+    return Run(workers, seconds, rc, counts, summary)
+
+
+def timed_pytest(argv: list[str], log: Path, timeout: float,
+                 env: dict[str, str] | None = None) -> tuple[float, int, dict[str, int], str]:
+    """Run pytest with its output in ``log``: wall seconds, exit code, and its summary's counts and line."""
     t0 = time.monotonic()
     with open(log, "w", encoding="utf-8") as out:
         # own session: on timeout / Ctrl-C the whole pytest tree (xdist workers) gets the signal,
         # and the plugin's fixtures tear their sandboxes down
-        proc = subprocess.Popen(argv, cwd=REPO, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                start_new_session=True)
+        proc = subprocess.Popen(argv, cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT,
+                                stdin=subprocess.DEVNULL, start_new_session=True)
         try:
             rc = proc.wait(timeout=timeout)
         except (subprocess.TimeoutExpired, KeyboardInterrupt):
@@ -69,7 +76,7 @@ def run(workers: int, scenarios: list[str], timeout: float, log_dir: Path) -> Ru
             raise
     seconds = time.monotonic() - t0
     counts, summary = parse_summary(log.read_text(errors="replace"))
-    return Run(workers, seconds, rc, counts, summary)
+    return seconds, rc, counts, summary
 
 
 def stop_run(proc: subprocess.Popen[bytes]) -> None:

@@ -26,11 +26,10 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bench_drills import parse_summary, stop_run
+from bench_drills import timed_pytest
 
 REPO = Path(__file__).resolve().parents[1]
 #: by name: xdist's loadgroup suffixes the node ids of sandbox tests, so --deselect does not match them
@@ -56,21 +55,11 @@ def run(label: str, snapshots: bool, workers: int, timeout: float, log_dir: Path
     log = log_dir / f"test-command-{label}.log"
     print(f"-- {label}: GAMEDAY_SNAPSHOTS={env['GAMEDAY_SNAPSHOTS']} {' '.join(argv[1:])}  (output: {log})",
           flush=True)
-    t0 = time.monotonic()
     try:
-        with open(log, "w", encoding="utf-8") as out:
-            proc = subprocess.Popen(argv, cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT,
-                                    stdin=subprocess.DEVNULL, start_new_session=True)
-            try:
-                rc = proc.wait(timeout=timeout)
-            except (subprocess.TimeoutExpired, KeyboardInterrupt):
-                stop_run(proc)
-                raise
+        seconds, rc, counts, summary = timed_pytest(argv, log, timeout, env)
     finally:
         shutil.rmtree(home, ignore_errors=True)
         shutil.rmtree(results, ignore_errors=True)
-    seconds = time.monotonic() - t0
-    counts, summary = parse_summary(log.read_text(errors="replace"))
     return Run(label, seconds, rc, counts, summary)
 
 
