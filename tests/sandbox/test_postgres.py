@@ -15,6 +15,7 @@ from types import SimpleNamespace
 import psycopg
 import pytest
 
+from gameday.errors import TimeoutExceeded
 from gameday.sandbox.events import read_events
 from gameday.sandbox.postgres import PgCluster
 from gameday.util.net import port_open
@@ -167,7 +168,11 @@ def test_primary_crash_fails_over_automatically_no_loss(pg: PgCluster, pgkit: Si
             w.wait_acks(50)
         pid = pg.crash_primary()
         t_crash = time.monotonic()
-        wait_until("automatic failover", lambda: len(pg.failovers) > n_failovers, timeout=15)
+        try:
+            wait_until("automatic failover", lambda: len(pg.failovers) > n_failovers, timeout=15)
+        except TimeoutExceeded as exc:  # say what the monitor saw, so a rare miss can be diagnosed
+            raise AssertionError(f"{exc}: auto_failover={pg.auto_failover}, last_error={pg.last_error!r}, "
+                                 f"events={[e.get('kind') for e in read_events(pg.events.path)][-8:]}") from exc
         for w in loops:
             w.wait_acks(20)
         # a write in flight at the crash may have been acknowledged by the old primary just before it
