@@ -60,7 +60,7 @@ def main(argv: list[str] | None = None) -> int:
                     done += 1
                     ok += res.rolled_back
                     why = "" if res.rolled_back else f"  {res.problems + res.leftovers}"
-                    print(f"{sc:<22} {sig:<12} {pt:<10} exit {res.exit_code!s:<4} {res.seconds:>6.1f} s  "
+                    print(f"{sc:<22} {sig:<14} {pt:<10} exit {res.exit_code!s:<4} {res.seconds:>6.1f} s  "
                           f"{'rolled back' if res.rolled_back else 'NOT rolled back'}{why}", flush=True)
                     if not res.rolled_back:  # next trial from steady state
                         client.admin(client_endpoints(state), "/reset", method="POST")
