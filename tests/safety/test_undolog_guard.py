@@ -115,9 +115,9 @@ def test_guard_trips_within_a_second_of_the_breach(tmp_path: Path) -> None:
 def test_guard_follows_every_worker_journal_and_judges_them_together(tmp_path: Path) -> None:
     """Distributed load: one journal per locust worker, the second appearing late.
 
-    Worker 1 journals only successes, worker 2 only failures: neither file alone can breach a
-    50 % error ratio with 3 of every 4 requests ok ... until worker 2's share grows. The guard must
-    read both files, merged by completion time, and trip on the combined window.
+    Worker 1 journals only successes, worker 2 (from a later moment) two failures for each of
+    worker 1's successes. Read alone, worker 1's file never trips and worker 2's would trip at a
+    ratio of 1.0; only the two files merged by completion time give a ratio between 0.5 and 1.
     """
     from gameday.load.runner import journal_files
 

@@ -109,13 +109,6 @@ class Trip:
                 "stop_lag_s": None if self.stopped_at is None else round(self.stopped_at - self.breach_at, 3)}
 
 
-def _completed_at(line: bytes) -> float:
-    try:
-        return float(json.loads(line).get("t1", 0.0))
-    except (ValueError, AttributeError):
-        return 0.0
-
-
 class _Window:
     def __init__(self, cond: StopCondition) -> None:
         self.cond = cond
@@ -184,15 +177,21 @@ class Guard:
             for tail in tails.values():
                 tail.close()
 
-    def _new_lines(self, tails: dict[Path, JournalTail]) -> list[bytes]:
-        """Lines appended since the last poll to any journal, oldest completion first across workers."""
+    def _new_records(self, tails: dict[Path, JournalTail]) -> list[dict[str, Any]]:
+        """Records appended since the last poll to any journal, oldest completion first across workers."""
         for path in self.journals():
             if path not in tails:
                 tails[path] = JournalTail(path)
-        lines = [line for tail in tails.values() for line in tail.lines()]
+        records: list[dict[str, Any]] = []
+        for tail in tails.values():
+            for line in tail.lines():
+                try:
+                    records.append(json.loads(line))  # each line parsed once, then judged
+                except json.JSONDecodeError:
+                    continue
         if len(tails) > 1:
-            lines.sort(key=_completed_at)
-        return lines
+            records.sort(key=lambda r: float(r.get("t1", 0.0)))
+        return records
 
     def _watch(self, tails: dict[Path, JournalTail]) -> None:
         deadline = time.monotonic() + self.max_s
@@ -201,8 +200,8 @@ class Guard:
         while not self._stop.is_set() and time.monotonic() < deadline:
             try:
                 if self._windows:
-                    for line in self._new_lines(tails):
-                        if self._line(line):
+                    for rec in self._new_records(tails):
+                        if self._record(rec):
                             return
                 if alarms and self.cloudwatch is not None and time.monotonic() >= next_alarm:
                     next_alarm = time.monotonic() + ALARM_POLL_S
@@ -212,11 +211,7 @@ class Guard:
                 self.error = f"{type(exc).__name__}: {exc}"
             self._stop.wait(POLL_S)
 
-    def _line(self, line: bytes) -> bool:
-        try:
-            rec = json.loads(line)
-        except json.JSONDecodeError:
-            return False
+    def _record(self, rec: dict[str, Any]) -> bool:
         for i, w in self._windows.items():
             if rec.get("service") != w.cond.service:
                 continue
