@@ -7,12 +7,14 @@ Every change it makes is written to the ground-truth event log.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import signal
 import sys
 import threading
 import time
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -96,7 +98,8 @@ class Controller:
                  router: Any, pg: Any, instance_env: Callable[[str, str], tuple[list[str], dict[str, str]]],
                  tick_s: float = 0.1, router_tick_s: float = 0.02,
                  on_router_states: Callable[[dict[str, Any]], None] | None = None,
-                 note_lateness: Callable[[str, float], None] | None = None) -> None:
+                 note_lateness: Callable[[str, float], None] | None = None,
+                 moto_lock: Callable[[], AbstractContextManager[None]] = contextlib.nullcontext) -> None:
         self.state_dir = state_dir
         self.registry = registry
         self.events = events
@@ -112,6 +115,10 @@ class Controller:
         self.router_tick_s = router_tick_s
         self.on_router_states = on_router_states
         self.note_lateness = note_lateness
+        # moto's backends are not thread-safe: the reconcile step changes them (scale-in, terminate,
+        # deregister) under the same lock as the API calls, or an API call and a tick could both
+        # terminate one instance halfway (a CI run saw UpdateAutoScalingGroup fail that way)
+        self.moto_lock = moto_lock
         self._router_thread: threading.Thread | None = None
         self.instances: dict[str, InstanceProc] = {}
         self._first_seen: dict[str, float] = {}
@@ -173,8 +180,6 @@ class Controller:
                 self.note_lateness("controller_tick", max(0.0, t - due))
             try:
                 self.reconcile()
-            except RuntimeError as exc:  # a moto dict changed under us; next tick sees it settled
-                log.debug("reconcile raced with the API: %s", exc)
             except Exception:
                 self.errors += 1
                 log.exception("reconcile failed")
@@ -183,7 +188,8 @@ class Controller:
 
     # -- the reconcile step ------------------------------------------------------------------
     def reconcile(self) -> None:
-        with self._lock:
+        # the moto lock first: an API call holds it while it asks target_health, which takes no other
+        with self.moto_lock(), self._lock:
             for (svc, region), asg_name in self.smap.asg.items():
                 if region in self.frozen:
                     continue
@@ -192,6 +198,7 @@ class Controller:
                 if key[1] in self.frozen:
                     continue
                 self._reconcile_targets(key, tg_arn)
+        with self._lock:  # HAProxy's stats socket only: API calls need not wait for it
             self._observe_health()
 
     def _watch_process(self, proc: InstanceProc) -> None:

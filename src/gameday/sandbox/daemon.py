@@ -116,7 +116,7 @@ class Sandbox:
             regions=(self.topology.primary_region, self.topology.recovery_region),
             services=list(self.topology.services), smap=smap, albs=self.albs, router=self.router, pg=self.pg,
             instance_env=self._instance_env, on_router_states=self._report_endpoint_health,
-            note_lateness=self.lateness.note,
+            note_lateness=self.lateness.note, moto_lock=self.cp.quiesced,
         )
         self.faults.install(self.cp.hooks, smap)
         self.controller.start()
