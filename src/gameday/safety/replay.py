@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,6 +16,7 @@ from typing import Any
 from gameday.errors import GamedayError
 from gameday.safety import undolog
 from gameday.safety.undolog import Entry
+from gameday.util.retry import poll_until
 
 GA_API_REGION = "us-west-2"
 ROUTE53_API_REGION = "us-east-1"
@@ -128,14 +128,16 @@ def _r53(t: Target, u: dict[str, Any]) -> str:
 
 def _rds_available(t: Target, u: dict[str, Any], timeout_s: float = 180.0) -> str:
     rds = t.client("rds", u.get("region"))
-    deadline = time.monotonic() + timeout_s
     status = "?"
-    while time.monotonic() < deadline:
+
+    def available() -> bool:
+        nonlocal status
         insts = rds.describe_db_instances(DBInstanceIdentifier=u["db_instance_identifier"])["DBInstances"]
         status = insts[0].get("DBInstanceStatus", "?") if insts else "missing"
-        if status == "available":
-            return f"DBInstance {u['db_instance_identifier']} available"
-        time.sleep(1.0)
+        return status == "available"
+
+    if poll_until(available, timeout_s, interval=1.0):
+        return f"DBInstance {u['db_instance_identifier']} available"
     raise ReplayError(f"DB instance {u['db_instance_identifier']} still {status!r} after {timeout_s:.0f} s")
 
 

@@ -21,6 +21,7 @@ from typing import Any
 from gameday.errors import SandboxError, TimeoutExceeded
 from gameday.target import Endpoints
 from gameday.util.procs import kill_group, kill_recorded, pgid_alive, pid_alive
+from gameday.util.retry import poll_until
 
 
 def default_state_dir(name: str = "default") -> Path:
@@ -120,9 +121,7 @@ def down(state_dir: Path, timeout: float = 60.0) -> int:
     if pid is not None:
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGTERM)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline and pid_alive(pid):
-            time.sleep(0.1)
+        poll_until(lambda: not pid_alive(pid), timeout)
         if pgid_alive(pid):
             kill_group(pid)
     return clean(state_dir)

@@ -33,6 +33,7 @@ from gameday.target import SANDBOX_CREDENTIALS, Endpoints
 from gameday.util.net import LOOPBACK
 from gameday.util.procs import ProcessRegistry, kill_recorded
 from gameday.util.redact import Secret
+from gameday.util.retry import poll_until
 
 log = logging.getLogger("gameday.sandbox")
 
@@ -247,16 +248,16 @@ class Sandbox:
 
     def _wait_healthy(self, timeout: float = 120.0) -> None:
         assert self.controller is not None
-        deadline = time.monotonic() + timeout
         want = {(s, r) for s in self.topology.services for r in self.topology.regions}
-        while time.monotonic() < deadline:
+
+        def ready() -> bool:
             healthy = {key for key, alb in self.albs.items()
                        if any(v == "healthy" for v in alb.target_health().values())}
-            routed = all(self.router.active_region(s) == self.topology.primary_region
-                         for s in self.topology.services)
-            if healthy >= want and routed:
-                return
-            time.sleep(0.1)
+            return healthy >= want and all(self.router.active_region(s) == self.topology.primary_region
+                                           for s in self.topology.services)
+
+        if poll_until(ready, timeout):
+            return
         raise SandboxError(f"services not healthy after {timeout:.0f} s: "
                            f"{json.dumps(self.controller.status()['instances'])[:2000]}")
 

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import socket
-import time
 
-from gameday.errors import TimeoutExceeded
+from gameday.util.retry import wait_until
 
 LOOPBACK = "127.0.0.1"
 
@@ -29,12 +28,7 @@ def port_open(port: int, host: str = LOOPBACK, timeout: float = 0.2) -> bool:
 
 def wait_port(port: int, timeout: float = 10.0, host: str = LOOPBACK, what: str | None = None) -> None:
     """Block until host:port accepts connections, or raise TimeoutExceeded."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if port_open(port, host):
-            return
-        time.sleep(0.05)
-    raise TimeoutExceeded(what or f"port {host}:{port} to open", timeout)
+    wait_until(what or f"port {host}:{port} to open", lambda: port_open(port, host), timeout, interval=0.05)
 
 
 def assert_loopback(host: str) -> None:

@@ -13,12 +13,13 @@ import os
 import pwd
 import signal
 import subprocess
-import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import psutil
+
+from gameday.util.retry import poll_until
 
 UNPRIVILEGED_USER = os.environ.get("GAMEDAY_UNPRIVILEGED_USER", "postgres")
 
@@ -129,9 +130,7 @@ def kill_group(pgid: int, sig: int = signal.SIGKILL, wait: float = 5.0) -> None:
         os.killpg(pgid, sig)
     except (ProcessLookupError, PermissionError):
         return
-    deadline = time.monotonic() + wait
-    while time.monotonic() < deadline and pgid_alive(pgid):
-        time.sleep(0.02)
+    poll_until(lambda: not pgid_alive(pgid), wait, interval=0.02)
     if sig != signal.SIGKILL and pgid_alive(pgid):
         with contextlib.suppress(ProcessLookupError):
             os.killpg(pgid, signal.SIGKILL)

@@ -40,12 +40,18 @@ def do_with_retry(what: str, fn: Callable[[], T], *, allow_list: Mapping[str, st
     raise MaxRetriesExceeded(what, attempts, last) from last
 
 
-def wait_until(what: str, predicate: Callable[[], bool], timeout: float, interval: float = 0.1) -> None:
-    """Poll predicate until true, or raise TimeoutExceeded naming what was awaited."""
+def poll_until(predicate: Callable[[], bool], timeout: float, interval: float = 0.1) -> bool:
+    """Poll predicate until true (True) or the timeout has passed (False); it is asked at least once."""
     deadline = time.monotonic() + timeout
     while True:
         if predicate():
-            return
+            return True
         if time.monotonic() >= deadline:
-            raise TimeoutExceeded(what, timeout)
+            return False
         time.sleep(interval)
+
+
+def wait_until(what: str, predicate: Callable[[], bool], timeout: float, interval: float = 0.1) -> None:
+    """Poll predicate until true, or raise TimeoutExceeded naming what was awaited."""
+    if not poll_until(predicate, timeout, interval):
+        raise TimeoutExceeded(what, timeout)

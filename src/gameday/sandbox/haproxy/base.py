@@ -22,6 +22,7 @@ from typing import Any
 from gameday.errors import ConfigError, SandboxError, TimeoutExceeded
 from gameday.util.net import port_open
 from gameday.util.procs import ProcessRegistry
+from gameday.util.retry import poll_until
 
 log = logging.getLogger(__name__)
 
@@ -295,12 +296,16 @@ defaults
                                     log=self.log_path, cwd=self.work_dir)
             self._runtime = HAProxyRuntime(self.socket_path)
             rt = self._runtime
-            deadline = time.monotonic() + _START_TIMEOUT_S
-            while time.monotonic() < deadline and m.alive():
-                if self.socket_path.exists() and _answers(rt) and all(port_open(p) for p in self._ports()):
-                    self._started = True
-                    return
-                time.sleep(0.02)
+
+            def ready(rt: HAProxyRuntime = rt) -> bool:
+                return self.socket_path.exists() and _answers(rt) and all(port_open(p) for p in self._ports())
+
+            def settled(m: Any = m) -> bool:  # up, or dead (then the log says why)
+                return not m.alive() or ready()
+
+            if poll_until(settled, _START_TIMEOUT_S, interval=0.02) and ready():
+                self._started = True
+                return
             last = self._log_tail(offset)
             alive = m.alive()
             self.registry.kill(self.proc_name)

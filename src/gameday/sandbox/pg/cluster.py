@@ -67,6 +67,7 @@ from gameday.sandbox.pg.monitor import MonitorOps
 from gameday.util.net import free_port
 from gameday.util.procs import ProcessRegistry, running_as_root, unprivileged_ids
 from gameday.util.redact import Secret
+from gameday.util.retry import wait_until
 
 log = logging.getLogger("gameday.sandbox.postgres")
 
@@ -245,7 +246,7 @@ class PgCluster(MonitorOps):
             with self._su(c, timeout=2) as conn:
                 row = conn.execute("SELECT pg_last_xact_replay_timestamp() IS NOT NULL").fetchone()
             return bool(row and row[0])
-        self._wait("replica c to replay a heartbeat", c_replayed, 15, 0.02)
+        wait_until("replica c to replay a heartbeat", c_replayed, 15, 0.02)
         t.mark("heartbeat_replayed")
 
     def __repr__(self) -> str:

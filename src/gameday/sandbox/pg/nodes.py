@@ -8,8 +8,7 @@ import shutil
 import signal
 import subprocess
 import tempfile
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +30,7 @@ from gameday.sandbox.pg.common import (
 )
 from gameday.util.net import LOOPBACK
 from gameday.util.procs import kill_group, process_tree
+from gameday.util.retry import wait_until
 
 
 class NodeOps(ClusterState):
@@ -171,7 +171,7 @@ class NodeOps(ClusterState):
                 return row is not None and row[0] == value
             except psycopg.Error:
                 return False
-        self._wait(f"{node.name}: {name} reloaded", ok, 10, 0.02)
+        wait_until(f"{node.name}: {name} reloaded", ok, 10, 0.02)
 
     def _write_pg_file(self, path: Path, text: str) -> None:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
@@ -198,7 +198,7 @@ class NodeOps(ClusterState):
                     return True
             except psycopg.Error:
                 return False
-        self._wait(f"postgres {node.name} to accept connections", ready, self.start_timeout_s, 0.03)
+        wait_until(f"postgres {node.name} to accept connections", ready, self.start_timeout_s, 0.03)
 
     def _stop_node(self, node: Node, *, fast: bool) -> None:
         """Fast shutdown (SIGINT to the postmaster) when fast and alive, then make sure the group is gone."""
@@ -287,7 +287,7 @@ class NodeOps(ClusterState):
                 return False
             return row is not None and row[0] == "streaming" and (not sync or row[1] == "sync")
         what = f"{standby.name} streaming from {primary.name}{' (sync)' if sync else ''}"
-        self._wait(what, ok, timeout, 0.03)
+        wait_until(what, ok, timeout, 0.03)
 
     def _timeline(self, node: Node) -> int:
         with self._su(node, timeout=3) as conn:
@@ -310,11 +310,3 @@ class NodeOps(ClusterState):
         except OSError:
             return "(no log)"
 
-    def _wait(self, what: str, pred: Callable[[], bool], timeout: float, interval: float) -> None:
-        deadline = time.monotonic() + timeout
-        while True:
-            if pred():
-                return
-            if time.monotonic() >= deadline:
-                raise TimeoutExceeded(what, timeout)
-            time.sleep(interval)
