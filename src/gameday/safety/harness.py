@@ -28,6 +28,7 @@ from gameday.safety import undolog
 from gameday.safety.guard import Trip
 from gameday.safety.replay import Target, check_steady, replay
 from gameday.util.procs import ProcessRegistry, kill_group, kill_recorded
+from gameday.util.retry import poll_until
 
 if TYPE_CHECKING:
     from gameday.drill.runner import DrillResult
@@ -142,22 +143,18 @@ class DrillSafety:
         self.chaos = self.registry.spawn(CHAOS_PROC, list(argv), env={**env, **self.env()}, cwd=cwd, log=log)
         if self.halted is not None:  # tripped before the chaos run started
             self.stop_method()
-        deadline = time.monotonic() + timeout
-        while self.chaos.popen.poll() is None:
-            if time.monotonic() > deadline:
-                self.stop_method()
-                self._wait_chaos()
-                raise DrillError(f"chaos run did not finish within {timeout:.0f} s (interrupted; rollbacks ran)")
-            time.sleep(0.05)
-        return int(self.chaos.popen.returncode)
+        popen = self.chaos.popen
+        if not poll_until(lambda: popen.poll() is not None, timeout, interval=0.05):
+            self.stop_method()
+            self._wait_chaos()
+            raise DrillError(f"chaos run did not finish within {timeout:.0f} s (interrupted; rollbacks ran)")
+        return int(popen.returncode)
 
     def _wait_chaos(self) -> None:
         if self.chaos is None:
             return
-        deadline = time.monotonic() + self.rollback_wait_s
-        while self.chaos.alive() and time.monotonic() < deadline:
-            time.sleep(0.1)
-        if self.chaos.alive():
+        chaos = self.chaos
+        if not poll_until(lambda: not chaos.alive(), self.rollback_wait_s):
             say(f"chaos run still busy {self.rollback_wait_s:.0f} s after the interrupt: killed; "
                 "the undo log covers what its rollbacks did not finish")
             kill_group(self.chaos.pid)

@@ -19,6 +19,7 @@ from gameday import resources
 from gameday.safety import undolog
 from gameday.safety.replay import Target, check_steady, running_fis
 from gameday.util.procs import command_lines_containing
+from gameday.util.retry import poll_until
 
 POINTS = ("fault", "promotion", "rollback")
 #: How a trial ends the drill: a signal to pytest, Ctrl-C to its process group, pytest-timeout's
@@ -85,9 +86,7 @@ def run_trial(scenario: str, sig: str, point: str, state: Path, reports: Path, *
     reached = point_reached(point, state, reports, before)
     interrupted = False
     try:
-        deadline = time.monotonic() + timeout_s
-        while not reached() and proc.poll() is None and time.monotonic() < deadline:
-            time.sleep(0.05)
+        poll_until(lambda: reached() or proc.poll() is not None, timeout_s, interval=0.05)
         if proc.poll() is None:
             time.sleep(delay_s)
             if sig == "pgrp-SIGINT":
