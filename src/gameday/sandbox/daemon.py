@@ -12,7 +12,6 @@ import json
 import logging
 import os
 import secrets
-import shutil
 import signal
 import sys
 import threading
@@ -23,7 +22,7 @@ from typing import Any
 
 from gameday.errors import GamedayError, SandboxError
 from gameday.provision.topology import ROUTING_MODES
-from gameday.sandbox import moto_patches, routing
+from gameday.sandbox import moto_patches, routing, steady
 from gameday.sandbox.controller import ACCOUNT, Controller, ServiceMap, Variant, python_argv
 from gameday.sandbox.events import EventLog
 from gameday.sandbox.faults import ApiFaults
@@ -364,59 +363,11 @@ class Sandbox:
         self.faults.end_all()
         for region in list(self.controller.frozen):
             self.controller.thaw_region(region)
-        self._restore_dials()
-        if not self._db_steady():
+        steady.restore_dials(self.topology, self.router, self._declared_dials, self._declared_weights)
+        if not steady.db_steady(self.pg, self.topology):
             self.pg.reset()
-        self._wait_writable()
+        steady.wait_writable(self.pg, self.topology)
         self._wait_healthy()
-
-    def _restore_dials(self) -> None:
-        """Dials and endpoint weights back to what the Terraform declared, in the router and the control plane."""
-        from gameday.controlplane.globalaccelerator.models import ga_backends
-
-        for name, dials in self._declared_dials.items():
-            svc = self.topology.services[name]
-            for region, percent in dials.items():
-                weight = self._declared_weights[name][region]
-                arn = svc.endpoint_group_arns.get(region) if self.topology.routing_mode != "route53" else None
-                if arn is not None:
-                    group = ga_backends[ACCOUNT].update_endpoint_group(arn, {"TrafficDialPercentage": percent})
-                    for e in group.endpoints:
-                        e.weight = weight
-                self.router.set_traffic_dial(name, region, percent)
-                self.router.set_endpoint_weight(name, region, weight)
-
-    def _wait_writable(self, timeout: float = 30.0) -> None:
-        """The primary region's writer endpoint accepts a transaction (the app's health has a grace)."""
-        from gameday.util.retry import wait_until
-
-        port = self.pg.writer_port(self.topology.primary_region)
-
-        def writable() -> bool:
-            try:
-                with self.pg.connect(port, connect_timeout=2) as conn:
-                    return conn.execute("SELECT NOT pg_is_in_recovery()").fetchone() == (True,)
-            except Exception:
-                return False
-
-        wait_until("the database writer to accept writes", writable, timeout=timeout, interval=0.2)
-
-    def _db_steady(self) -> bool:
-        """One writable primary (with a streaming synchronous standby if Multi-AZ) and a streaming replica.
-
-        Roles swapped by a failover still count as steady (RDS does not fail back either); a promoted
-        replica, a cut link or a node that is down does not.
-        """
-        try:
-            nodes = self.pg.status()
-        except Exception:
-            return False
-        roles = sorted(n.role for n in nodes)
-        rec = [n for n in nodes if n.region == self.topology.recovery_region]
-        want = ["primary", "replica", "standby"] if getattr(self.pg, "multi_az", True) else ["primary", "replica"]
-        return (roles == want and self.pg.instance_status() == "available" and all(n.role != "primary" or n.region ==
-                self.topology.primary_region for n in nodes) and all(n.streaming for n in rec)
-                and not getattr(self.pg, "_link_cut", False))
 
     # -- teardown ----------------------------------------------------------------------------
     def down(self) -> None:
@@ -505,12 +456,6 @@ def main(argv: list[str] | None = None) -> int:
         (state / "endpoints.json").unlink(missing_ok=True)
         progress("DOWN")
     return code
-
-
-def remove_state(state_dir: Path) -> None:
-    """Delete a sandbox's state directory after its processes are gone."""
-    kill_recorded(state_dir)
-    shutil.rmtree(state_dir, ignore_errors=True)
 
 
 if __name__ == "__main__":
