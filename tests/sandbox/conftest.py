@@ -16,7 +16,7 @@ import psycopg
 import pytest
 
 from gameday.sandbox.events import EventLog
-from gameday.sandbox.postgres import PgCluster, process_tree
+from gameday.sandbox.pg import PgCluster, process_tree
 from gameday.util.net import LOOPBACK
 from gameday.util.procs import ProcessRegistry
 

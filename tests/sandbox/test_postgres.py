@@ -17,7 +17,7 @@ import pytest
 
 from gameday.errors import TimeoutExceeded
 from gameday.sandbox.events import read_events
-from gameday.sandbox.postgres import PgCluster
+from gameday.sandbox.pg import PgCluster
 from gameday.util.net import port_open
 from gameday.util.procs import pid_alive
 from gameday.util.retry import wait_until

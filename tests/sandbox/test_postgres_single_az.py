@@ -19,8 +19,8 @@ from gameday.errors import ConfigError, SandboxError
 from gameday.provision.prereqs import _pg_dir_version, find_pg_bin
 from gameday.sandbox import rds
 from gameday.sandbox.events import EventLog, read_events
+from gameday.sandbox.pg import PgCluster
 from gameday.sandbox.pg.common import require_engine_major
-from gameday.sandbox.postgres import PgCluster
 from gameday.util.procs import ProcessRegistry
 from gameday.util.retry import wait_until
 

@@ -141,7 +141,7 @@ class Sandbox:
     def _start_database(self) -> None:
         """The data plane follows the control plane: MultiAZ and engine version of the primary as created."""
         from gameday.sandbox import rds
-        from gameday.sandbox.postgres import PgCluster
+        from gameday.sandbox.pg import PgCluster
 
         topo = self.topology
         settings = rds.instance_settings(topo.primary_region, topo.database.primary_identifier)

@@ -8,10 +8,6 @@ layers below it.
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import hmac
-import os
 import re
 import threading
 import time
@@ -23,7 +19,7 @@ from gameday.errors import ConfigError, SandboxError
 from gameday.sandbox.events import EventLog
 from gameday.sandbox.tcpproxy import TcpProxy
 from gameday.util.procs import Managed, ProcessRegistry
-from gameday.util.procs import process_tree as process_tree  # re-exported: gameday.sandbox.postgres
+from gameday.util.procs import process_tree as process_tree  # re-exported: gameday.sandbox.pg
 from gameday.util.redact import Secret
 
 SUPERUSER = "postgres"
@@ -39,19 +35,6 @@ HIST_RE = re.compile(r"^\s*(\d+)\s+([0-9A-Fa-f]+/[0-9A-Fa-f]+)")
 #: rebooting of the DB instance." (https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/Overview.DBInstance.Status.html)
 STATUS_AVAILABLE = "available"
 STATUS_REBOOTING = "rebooting"
-
-
-def scram_verifier(password: str, iterations: int = 4096) -> str:
-    """SCRAM-SHA-256 verifier computed client-side, so the plain password never reaches the server."""
-    salt = os.urandom(16)
-    salted = hashlib.pbkdf2_hmac("sha256", password.encode("utf-8"), salt, iterations)
-    client_key = hmac.new(salted, b"Client Key", "sha256").digest()
-    stored_key = hashlib.sha256(client_key).digest()
-    server_key = hmac.new(salted, b"Server Key", "sha256").digest()
-
-    def b64(b: bytes) -> str:
-        return base64.b64encode(b).decode("ascii")
-    return f"SCRAM-SHA-256${iterations}:{b64(salt)}${b64(stored_key)}:{b64(server_key)}"
 
 
 def lsn(text: str | None) -> int:

@@ -26,7 +26,6 @@ from gameday.sandbox.pg.common import (
     Node,
     conf_str,
     lsn,
-    scram_verifier,
 )
 from gameday.util.net import LOOPBACK
 from gameday.util.procs import kill_group, process_tree
@@ -265,8 +264,11 @@ class NodeOps(ClusterState):
             conn.execute("SET log_min_error_statement = panic")
             for role, attrs, pw in ((self.user, "LOGIN", self.password),
                                     (REPL_USER, "LOGIN REPLICATION", self.repl_password)):
+                # libpq computes the SCRAM-SHA-256 verifier client-side: the plain password never
+                # reaches the server (nor its log, nor pg_stat_activity)
+                verifier = conn.pgconn.encrypt_password(str(pw).encode(), role.encode(), b"scram-sha-256")
                 conn.execute(sql.SQL("CREATE ROLE {} " + attrs + " PASSWORD {}").format(
-                    sql.Identifier(role), sql.Literal(scram_verifier(str(pw)))))
+                    sql.Identifier(role), sql.Literal(verifier.decode("ascii"))))
             conn.execute(sql.SQL("CREATE DATABASE {} OWNER {}").format(sql.Identifier(self.db_name),
                                                                        sql.Identifier(self.user)))
         with self._su(node, timeout=5, dbname=self.db_name) as conn:
