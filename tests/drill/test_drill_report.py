@@ -34,7 +34,8 @@ def verdicts(ok: bool) -> list[SloVerdict]:
 
 def test_run_layout_and_latest_run(tmp_path: Path) -> None:
     old = run_layout(tmp_path, "20250101-000000-1")
-    assert [p.is_dir() for p in (old.allure_results, old.locust, old.timeline)] == [True, True, True]
+    assert old.allure_results.is_dir()
+    assert sorted(p.name for p in old.root.iterdir()) == ["allure-results"]  # drills make their own folders
     assert old.summary_md == tmp_path / "20250101-000000-1" / "summary.md"
     assert old.run_id == "20250101-000000-1"
     new = run_layout(tmp_path)

@@ -4,8 +4,8 @@ Run folder layout (``RunLayout``)::
 
     reports/<run-id>/
       allure-results/        allure-pytest output + environment.properties + categories.json
-      locust/                requests.jsonl, ledger.jsonl, locust logs
-      timeline/              events and plots
+      drills/<scenario>/     one folder per drill: results.json, timeline.png, chaos-journal.json,
+                             cleanup.json, load/ (the request and write journals, locust's HTML and CSV)
       summary.md             one table row per scenario, then each scenario's SLO table
       summary.json           the same, machine-readable
 
@@ -67,12 +67,9 @@ class RunLayout:
         return self.root / "allure-results"
 
     @property
-    def locust(self) -> Path:
-        return self.root / "locust"
-
-    @property
-    def timeline(self) -> Path:
-        return self.root / "timeline"
+    def drills(self) -> Path:
+        """One folder per drill (``drills/<scenario>``), made by the drill itself."""
+        return self.root / "drills"
 
     @property
     def summary_md(self) -> Path:
@@ -88,8 +85,7 @@ class RunLayout:
         return self.root / "allure-report"
 
     def create(self) -> RunLayout:
-        for d in (self.allure_results, self.locust, self.timeline):
-            d.mkdir(parents=True, exist_ok=True)
+        self.allure_results.mkdir(parents=True, exist_ok=True)
         return self
 
 

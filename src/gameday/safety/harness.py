@@ -28,6 +28,7 @@ from gameday.safety import undolog
 from gameday.safety.guard import Trip
 from gameday.safety.replay import Target, check_steady, replay
 from gameday.util.procs import ProcessRegistry, kill_group, kill_recorded
+from gameday.util.redact import redact
 from gameday.util.retry import poll_until
 
 if TYPE_CHECKING:
@@ -269,7 +270,7 @@ def halted_result(scenario: Any, run_dir: Path, journal: dict[str, Any], safety:
     rollbacks = [{"name": r.get("activity", {}).get("name"), "status": r.get("status")}
                  for r in journal.get("rollbacks", [])]
     results = {"halted": trip, "chaos": {"status": journal.get("status"), "rollbacks": rollbacks}}
-    (Path(run_dir) / "results.json").write_text(json.dumps(results, indent=2, default=str))
+    (Path(run_dir) / "results.json").write_text(json.dumps(redact(results), indent=2, default=str))
     start = safety.forwarded_at or trip["detected_at"]
     return DrillResult(scenario.name, Path(run_dir), start, None, results, [], str(journal.get("status")),
                        None, halted=safety.halted)
