@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 
+from gameday import settings
 from gameday.provision.topology import ROUTING_MODES
 
 TARGETS = ("sandbox", "aws")
@@ -25,18 +26,18 @@ TIMINGS = ("fast", "aws")
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("gameday", "gameday chaos / DR drills")
-    group.addoption("--target", choices=TARGETS, default=os.environ.get("GAMEDAY_TARGET", "sandbox"),
+    group.addoption("--target", choices=TARGETS, default=settings.get_raw("GAMEDAY_TARGET"),
                     help="where drills run: the local sandbox (default) or real AWS")
-    group.addoption("--timing", choices=TIMINGS, default=os.environ.get("GAMEDAY_TIMING", "fast"),
+    group.addoption("--timing", choices=TIMINGS, default=settings.get_raw("GAMEDAY_TIMING"),
                     help="sandbox timing profile: fast (scaled down) or aws (AWS's documented defaults)")
     group.addoption("--routing-mode", choices=ROUTING_MODES,
-                    default=os.environ.get("GAMEDAY_ROUTING_MODE", "global_accelerator"),
+                    default=settings.get_raw("GAMEDAY_ROUTING_MODE"),
                     help="sandbox routing between regions: Global Accelerator (default) or Route 53 failover records")
     group.addoption("--scenario", action="append", default=[], metavar="NAME",
                     help="run only this scenario (repeatable); default: all in scenarios/")
     group.addoption("--gameday-reports", default=None, metavar="DIR",
                     help="where per-run report folders go (default: reports/runs)")
-    group.addoption("--reuse-sandbox", default=os.environ.get("GAMEDAY_REUSE_SANDBOX"), metavar="STATE_DIR",
+    group.addoption("--reuse-sandbox", default=settings.get_raw("GAMEDAY_REUSE_SANDBOX"), metavar="STATE_DIR",
                     help="use the sandbox already running in STATE_DIR (from 'gameday sandbox up') and leave it "
                          "running; default: a fresh sandbox per worker")
     group.addoption("--aws-topology", default=None, metavar="FILE",
@@ -62,7 +63,7 @@ def sandbox_var_files(config: pytest.Config) -> tuple[str, ...]:
     """The drill sandboxes' var files: --sandbox-var-file, else $GAMEDAY_SANDBOX_VAR_FILES; absolute."""
     given = config.getoption("--sandbox-var-file")
     if given is None:
-        given = [p for p in os.environ.get(ENV_SANDBOX_VAR_FILES, "").split(os.pathsep) if p.strip()]
+        given = settings.paths(ENV_SANDBOX_VAR_FILES)
     return tuple(str(Path(p).expanduser().absolute()) for p in given)
 
 
@@ -307,7 +308,7 @@ def gameday_target(request: pytest.FixtureRequest) -> Iterator[DrillTarget]:
         env = {**os.environ, **NO_IMDS}
         preflight(load_config(required=True), env, [topo.primary_region, topo.recovery_region],  # type: ignore[arg-type]
                   "drills --target aws")
-        target = DrillTarget("aws", timing, None, Endpoints.for_aws(topo), topo, os.environ.get("GAMEDAY_DB_PASSWORD"))
+        target = DrillTarget("aws", timing, None, Endpoints.for_aws(topo), topo, settings.text("GAMEDAY_DB_PASSWORD"))
         target.dry_run = bool(request.config.getoption("--dry-run"))
         yield target
         return

@@ -25,7 +25,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from gameday import resources
+from gameday import resources, settings
 from gameday.drill.report import categories, latest_run
 from gameday.errors import CommandFailed, ConfigError, PrerequisiteMissing, TimeoutExceeded
 from gameday.util.net import LOOPBACK, assert_loopback
@@ -62,7 +62,7 @@ def find_allure_cli() -> list[str]:
     node = shutil.which("node")
     if node is None:
         raise PrerequisiteMissing("node (Node.js, needed by the Allure 3 report generator)", NODE_HINT)
-    override = os.environ.get("GAMEDAY_ALLURE_CLI")
+    override = settings.text("GAMEDAY_ALLURE_CLI")
     if override:
         if not Path(override).is_file():
             raise ConfigError(f"GAMEDAY_ALLURE_CLI points at {override}, which does not exist",

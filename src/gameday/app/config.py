@@ -7,6 +7,7 @@ import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
+from gameday import settings
 from gameday.errors import ConfigError
 from gameday.util.redact import Secret
 
@@ -112,7 +113,7 @@ def parse_config(argv: Sequence[str] | None = None, env: Mapping[str, str] | Non
     return AppConfig(
         service=a.service, region=a.region, instance_id=a.instance_id, port=a.port, bind=a.bind,
         db_writer=writer, db_reader=reader, db_name=a.db_name, db_user=a.db_user,
-        db_password=Secret(env.get(PASSWORD_ENV, "")),
+        db_password=Secret(settings.text(PASSWORD_ENV, env) or ""),
         db_connect_timeout=a.db_connect_timeout, db_statement_timeout=a.db_statement_timeout,
         health_timeout=a.health_timeout, health_db=a.health_db, health_db_grace=a.health_db_grace,
         queue_url=a.queue_url, sqs_endpoint=a.sqs_endpoint, sqs_wait_s=a.sqs_wait, access_log=a.access_log,

@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from gameday import resources
+from gameday import resources, settings
 from gameday.errors import DrillError
 from gameday.target import Endpoints
 from gameday.util.redact import redact
@@ -27,8 +27,7 @@ READBACK_BATCH = 200
 
 def experiments_dir() -> Path:
     """``GAMEDAY_EXPERIMENTS_DIR`` if set, else gameday's own experiments folder."""
-    env = os.environ.get("GAMEDAY_EXPERIMENTS_DIR")
-    return Path(env) if env else resources.experiments_dir()
+    return settings.path("GAMEDAY_EXPERIMENTS_DIR") or resources.experiments_dir()
 
 
 @dataclass

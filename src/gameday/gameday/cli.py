@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 from pathlib import Path
 from typing import Any
 
+from gameday import settings
 from gameday.errors import ConfigError
 
 
@@ -68,7 +68,7 @@ def history_url(arg: str | None, plan_url: str | None = None) -> str:
     from gameday.gameday.home import default_history_url
     from gameday.gameday.plan import resolve_env
 
-    url = arg or os.environ.get("GAMEDAY_HISTORY_URL") or plan_url or default_history_url()
+    url = arg or settings.text("GAMEDAY_HISTORY_URL") or plan_url or default_history_url()
     return resolve_env(url, field_name="history.url")
 
 

@@ -15,7 +15,6 @@ https://docs.aws.amazon.com/fis/latest/userguide/stop-conditions.html).
 from __future__ import annotations
 
 import contextlib
-import os
 import signal
 import threading
 import time
@@ -28,6 +27,7 @@ from typing import Any, TextIO
 
 import psutil
 
+from gameday import settings
 from gameday.drill.report import VERDICT_ERROR, VERDICT_FAIL, VERDICT_INCONCLUSIVE, VERDICT_PASS, run_layout
 from gameday.errors import ConfigError, DrillError, GamedayError
 from gameday.gameday.history.store import Measurement
@@ -129,7 +129,7 @@ class Engine:
 
         self.plan = plan
         self.state_dir = state_dir or plan.state_dir
-        self.history_url = history_url or os.environ.get("GAMEDAY_HISTORY_URL") or plan.history_url \
+        self.history_url = history_url or settings.text("GAMEDAY_HISTORY_URL") or plan.history_url \
             or default_history_url()
         self.reports_dir = reports_dir or plan.reports_dir
         self.trigger = trigger
@@ -276,7 +276,7 @@ class Engine:
                                   hint="run 'gameday provision up --target aws' first")
             topo = Topology.load(plan.topology)
             return DrillTarget("aws", plan.timing, None, Endpoints.for_aws(topo), topo,
-                               os.environ.get("GAMEDAY_DB_PASSWORD")), None
+                               settings.text("GAMEDAY_DB_PASSWORD")), None
         from gameday.sandbox import client
         from gameday.target import Endpoints
 

@@ -7,16 +7,15 @@ a regression can be tied to a change.
 
 from __future__ import annotations
 
-import os
 import subprocess
 from datetime import UTC, datetime
 from pathlib import Path
 
-from gameday import resources
+from gameday import resources, settings
 
 
 def gameday_home() -> Path:
-    home = Path(os.environ.get("GAMEDAY_HOME") or Path.home() / ".gameday")
+    home = settings.path("GAMEDAY_HOME") or Path.home() / ".gameday"
     home.mkdir(parents=True, exist_ok=True)
     return home
 

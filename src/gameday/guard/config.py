@@ -15,6 +15,7 @@ from typing import Any
 import yaml
 from jsonschema import Draft202012Validator
 
+from gameday import settings
 from gameday.errors import ConfigError
 
 ENV_CONFIG = "GAMEDAY_CONFIG"
@@ -73,8 +74,8 @@ class GuardConfig:
 
 def default_config_path() -> Path:
     """``$GAMEDAY_CONFIG``, else ``~/.gameday/config.yaml``."""
-    env = os.environ.get(ENV_CONFIG, "").strip()
-    return Path(env).expanduser() if env else Path.home() / ".gameday" / "config.yaml"
+    given = settings.path(ENV_CONFIG)
+    return given.expanduser() if given else Path.home() / ".gameday" / "config.yaml"
 
 
 def _schema_error(err: Any, path: str) -> ConfigError:

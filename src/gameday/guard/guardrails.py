@@ -16,6 +16,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import IO, Any
 
+from gameday import settings
 from gameday.errors import ConfigError
 from gameday.guard.config import GuardConfig
 
@@ -113,7 +114,7 @@ def confirm(cfg: GuardConfig, ident: Identity, what: str, *, yes: bool, env: Map
     """A destructive run needs --yes, ``$GAMEDAY_CONFIRM_ACCOUNT=<account>`` or the account typed in."""
     if not cfg.confirm_destructive or yes:
         return
-    given = (env or os.environ).get(ENV_CONFIRM, "").strip()
+    given = settings.text(ENV_CONFIRM, env or None) or ""
     if given:
         if given != ident.account:
             raise GuardrailRefused(f"${ENV_CONFIRM} is {given}, but the credentials are account {ident.account}: "

@@ -11,6 +11,7 @@ from collections.abc import MutableMapping
 from pathlib import Path
 from typing import Any
 
+from gameday import settings
 from gameday.guard.config import load_config
 from gameday.guard.guardrails import ENV_CONFIRM, NO_IMDS, aws_client, check_plan, confirm, guard_applies, preflight
 from gameday.guard.plan import DESTRUCTIVE, PlannedAction, load_experiment, preview
@@ -32,7 +33,7 @@ def guard_experiment(path: Path, env: MutableMapping[str, str], *, target: str |
     """
     env.update(NO_IMDS)
     target = target or target_of(env)
-    cfg = load_config(config_path or env.get(ENV_CONFIG_PATH) or None, required=target == "aws")
+    cfg = load_config(config_path or settings.text(ENV_CONFIG_PATH, env), required=target == "aws")
     applies = cfg is not None and guard_applies(cfg, target)
     if not applies and not dry_run:
         return None
@@ -41,7 +42,7 @@ def guard_experiment(path: Path, env: MutableMapping[str, str], *, target: str |
     ident = None
     if applies:
         assert cfg is not None
-        regions = [r for r in (env.get("GAMEDAY_PRIMARY_REGION"), env.get("GAMEDAY_RECOVERY_REGION")) if r]
+        regions = [r for n in ("GAMEDAY_PRIMARY_REGION", "GAMEDAY_RECOVERY_REGION") if (r := settings.text(n, env))]
         ident = preflight(cfg, dict(env), regions, what)
     clients: dict[tuple[str, str], Any] = {}
 

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 
-from gameday import resources
+from gameday import resources, settings
 from gameday.errors import ConfigError, LoadError, TimeoutExceeded
 from gameday.load.records import LedgerRecord, RequestRecord, read_ledger, read_requests
 from gameday.util.net import LOOPBACK
@@ -30,8 +30,7 @@ __all__ = ["LoadResult", "LoadRunner", "default_locustfile", "read_ledger", "rea
 
 def default_locustfile() -> Path:
     """``GAMEDAY_LOCUSTFILE`` if set, else gameday's own ``loadtests/locustfile.py``."""
-    env = os.environ.get("GAMEDAY_LOCUSTFILE")
-    return Path(env) if env else resources.locustfile()
+    return settings.path("GAMEDAY_LOCUSTFILE") or resources.locustfile()
 
 
 @dataclass(frozen=True)
@@ -123,12 +122,7 @@ class LoadRunner:
             raise ConfigError(f"users={self.users} is not a multiple of the {self.schedules} paced schedule(s) "
                               "(one per service and kind)", field="users",
                               hint=f"e.g. users={self.schedules * 2}: two users per schedule, each at the rate")
-        env_workers = os.environ.get("GAMEDAY_LOAD_WORKERS", "").strip() or "0"
-        try:
-            self.workers = int(env_workers) if workers is None else int(workers)
-        except ValueError as exc:
-            raise ConfigError(f"GAMEDAY_LOAD_WORKERS={env_workers!r} is not a whole number",
-                              field="GAMEDAY_LOAD_WORKERS", hint="e.g. 2 (0: one locust process)") from exc
+        self.workers = settings.integer("GAMEDAY_LOAD_WORKERS") if workers is None else int(workers)
         if not 0 <= self.workers <= 64:
             raise ConfigError(f"workers={self.workers} is out of range 0..64", field="workers",
                               hint="0 runs one locust process; N runs a master and N workers")

@@ -6,7 +6,7 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from gameday import resources
+from gameday import resources, settings
 
 if TYPE_CHECKING:
     from gameday.provision.topology import Topology
@@ -17,13 +17,12 @@ TARGETS = ("sandbox", "aws")
 
 def module_dir() -> Path:
     """The terraform root module; ``GAMEDAY_TF_MODULE`` overrides it (forks, a changed copy)."""
-    env = os.environ.get("GAMEDAY_TF_MODULE")
-    return Path(env) if env else resources.terraform_module()
+    return settings.path("GAMEDAY_TF_MODULE") or resources.terraform_module()
 
 
 def state_dir(explicit: str | os.PathLike[str] | None = None) -> Path:
     """Where runs keep state: --state-dir, else $GAMEDAY_STATE_DIR, else ./.gameday."""
-    return Path(explicit or os.environ.get("GAMEDAY_STATE_DIR") or DEFAULT_STATE_DIR).resolve()
+    return Path(explicit or settings.path("GAMEDAY_STATE_DIR") or DEFAULT_STATE_DIR).resolve()
 
 
 def target_dir(state: Path, target: str) -> Path:
@@ -56,5 +55,5 @@ def load_topology(state: str | os.PathLike[str] | None = None, target: str = "sa
             p = sandbox_password_path(sd)
             password = p.read_text(encoding="utf-8").strip() if p.exists() else None
         else:
-            password = os.environ.get("GAMEDAY_DB_PASSWORD") or None
+            password = settings.text("GAMEDAY_DB_PASSWORD")
     return Topology.load(topology_path(sd, target), password=password)

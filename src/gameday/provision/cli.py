@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from gameday import settings
 from gameday.errors import ConfigError, ControlPlaneError, GamedayError
 from gameday.provision import TARGETS, module_dir, sandbox_password_path, state_dir, target_dir, topology_path
 from gameday.provision.runner import TerraformRunner, TfEvent
@@ -98,7 +99,7 @@ def _record_path(state: Path) -> Path:
 
 def read_controlplane(state: Path) -> ControlPlaneInfo | None:
     """The control plane recorded in the state dir if its process is still alive."""
-    url = os.environ.get(ENV_CONTROLPLANE_URL)
+    url = settings.text(ENV_CONTROLPLANE_URL)
     if url:
         return ControlPlaneInfo(url=url.rstrip("/"), pid=None, owned=False)
     path = _record_path(state)
@@ -240,7 +241,7 @@ def _write_sandbox_override(runner: TerraformRunner, url: str) -> None:
 
 def aws_db_password(for_destroy: bool = False) -> Secret:
     """The database password for real AWS, from the environment only (never argv, never logs)."""
-    pw = os.environ.get(ENV_DB_PASSWORD)
+    pw = settings.text(ENV_DB_PASSWORD)
     if not pw:
         if not for_destroy:
             raise ConfigError(f"${ENV_DB_PASSWORD} is not set", field=ENV_DB_PASSWORD,

@@ -13,6 +13,7 @@ import socket
 from collections.abc import Sequence
 from pathlib import Path
 
+from gameday import settings
 from gameday.errors import PrerequisiteMissing
 
 ENV_MIRROR = "GAMEDAY_TF_PLUGIN_MIRROR"
@@ -97,7 +98,7 @@ def find_provider_mirror(provider: str = DEFAULT_PROVIDER, *,
     ``filesystem_mirror``, then well-known locations. ``None`` means "not found but the registry
     is reachable, let terraform download"; offline without a mirror raises PrerequisiteMissing.
     """
-    explicit = os.environ.get(ENV_MIRROR)
+    explicit = settings.text(ENV_MIRROR)
     if explicit:
         if provider_versions(explicit, provider):
             return Path(explicit).expanduser()

@@ -13,6 +13,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
+from gameday import settings
 from gameday.errors import PrerequisiteMissing
 
 MIN_TERRAFORM = (1, 5)
@@ -56,7 +57,7 @@ def _run_version(argv: list[str], what: str, hint: str) -> str:
 
 
 def _locate(env_var: str, name: str, what: str, hint: str) -> Path:
-    explicit = os.environ.get(env_var)
+    explicit = settings.text(env_var)
     if explicit:
         p = Path(explicit)
         if p.is_file() and os.access(p, os.X_OK):
@@ -92,7 +93,7 @@ def find_haproxy() -> Path:
     try:
         path = _locate("GAMEDAY_HAPROXY", "haproxy", "haproxy", HAPROXY_HINT)
     except PrerequisiteMissing:
-        if os.environ.get("GAMEDAY_HAPROXY") or not os.access("/usr/sbin/haproxy", os.X_OK):
+        if settings.text("GAMEDAY_HAPROXY") or not os.access("/usr/sbin/haproxy", os.X_OK):
             raise
         path = Path("/usr/sbin/haproxy")
     out = _run_version([str(path), "-v"], "haproxy", HAPROXY_HINT)
@@ -116,7 +117,7 @@ def find_pg_bin() -> Path:
     Looks at $GAMEDAY_PG_BIN, then PATH, then /usr/lib/postgresql/<newest>/bin (Debian keeps the
     server binaries off PATH).
     """
-    explicit = os.environ.get("GAMEDAY_PG_BIN")
+    explicit = settings.text("GAMEDAY_PG_BIN")
     if explicit:
         d = Path(explicit)
         v = _pg_dir_version(d)

@@ -23,6 +23,7 @@ from pathlib import Path
 from types import FrameType, TracebackType
 from typing import TYPE_CHECKING, Any
 
+from gameday import settings
 from gameday.errors import DrillError, GamedayError
 from gameday.safety import undolog
 from gameday.safety.guard import Trip
@@ -251,8 +252,8 @@ class _EnvEndpoints:
 
     def __init__(self, env: dict[str, str]) -> None:
         self._env = {k: v for k, v in env.items() if k.startswith("AWS_")}
-        region = env.get("GAMEDAY_PRIMARY_REGION", env.get("AWS_REGION", "us-east-1"))
-        self._regions = (region, env.get("GAMEDAY_RECOVERY_REGION", region))
+        region = settings.text("GAMEDAY_PRIMARY_REGION", env) or env.get("AWS_REGION", "us-east-1")
+        self._regions = (region, settings.text("GAMEDAY_RECOVERY_REGION", env) or region)
 
     def aws_env(self) -> dict[str, str]:
         return dict(self._env)

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
+from gameday import settings
 from gameday.errors import GamedayError
 
 ENV_LOGS = "GAMEDAY_UNDO_LOGS"
@@ -70,8 +71,9 @@ def aws_undo_dir() -> Path:
 
 def default_undo_dir() -> Path:
     """Where a plain ``chaos run`` records: ``$GAMEDAY_UNDO_DIR``, else by the endpoint it talks to."""
-    if os.environ.get(ENV_DIR):
-        return Path(os.environ[ENV_DIR])
+    given = settings.path(ENV_DIR)
+    if given:
+        return given
     url = os.environ.get("AWS_ENDPOINT_URL", "")
     host = urlparse(url).hostname or ""
     if host in ("127.0.0.1", "localhost", "::1"):
@@ -83,7 +85,7 @@ def default_undo_dir() -> Path:
 
 def log_paths() -> list[Path]:
     """The files this process appends to (from ``GAMEDAY_UNDO_LOGS``, else a default per process)."""
-    given = [Path(p) for p in os.environ.get(ENV_LOGS, "").split(os.pathsep) if p.strip()]
+    given = [Path(p) for p in settings.paths(ENV_LOGS)]
     if given:
         return given
     return [default_undo_dir() / f"adhoc-{time.strftime('%Y%m%dT%H%M%S')}-{os.getpid()}.jsonl"]

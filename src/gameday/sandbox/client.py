@@ -18,6 +18,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from gameday import settings
 from gameday.errors import SandboxError, TimeoutExceeded
 from gameday.target import Endpoints
 from gameday.util.procs import kill_group, kill_recorded, pgid_alive, pid_alive
@@ -26,8 +27,7 @@ from gameday.util.retry import poll_until
 
 def default_state_dir(name: str = "default") -> Path:
     """Per-user state under ~/.gameday/sandboxes (override with GAMEDAY_STATE_DIR)."""
-    base = os.environ.get("GAMEDAY_STATE_DIR")
-    root = Path(base) if base else Path.home() / ".gameday" / "sandboxes"
+    root = settings.path("GAMEDAY_STATE_DIR") or Path.home() / ".gameday" / "sandboxes"
     return root / name
 
 

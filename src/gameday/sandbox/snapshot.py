@@ -42,6 +42,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import gameday
+from gameday import settings
 from gameday.errors import SandboxError
 
 #: Bump when the snapshot layout changes.
@@ -58,13 +59,13 @@ _IGNORED = (".terraform", "terraform.tfstate", ".terraform.lock.info", "_overrid
 
 def snapshots_dir() -> Path:
     """``$GAMEDAY_HOME/snapshots`` (gameday home: ``$GAMEDAY_HOME``, else ``~/.gameday``)."""
-    home = Path(os.environ.get("GAMEDAY_HOME") or Path.home() / ".gameday")
+    home = settings.path("GAMEDAY_HOME") or Path.home() / ".gameday"
     return home / "snapshots"
 
 
 def enabled() -> bool:
     """``GAMEDAY_SNAPSHOTS=0`` turns snapshots off everywhere (every up is a cold apply)."""
-    return os.environ.get("GAMEDAY_SNAPSHOTS", "1").strip().lower() not in ("0", "false", "no", "off")
+    return settings.flag("GAMEDAY_SNAPSHOTS")
 
 
 # ------------------------------------------------------------------------------ the key
@@ -80,7 +81,7 @@ def _hash_tree(h: Any, root: Path, label: str) -> None:
 
 
 def _terraform_version() -> str:
-    exe = os.environ.get("GAMEDAY_TERRAFORM") or shutil.which("terraform") or "terraform"
+    exe = str(settings.path("GAMEDAY_TERRAFORM") or shutil.which("terraform") or "terraform")
     try:
         out = subprocess.run([exe, "version", "-json"], capture_output=True, text=True, timeout=30, check=False)
         return str(json.loads(out.stdout).get("terraform_version"))
@@ -405,9 +406,8 @@ def restore_terraform(snap: Snapshot, state_dir: Path, endpoint_url: str) -> Non
 def prune(max_mb: float | None = None, max_count: int | None = None, root: Path | None = None,
           remove_all: bool = False) -> list[Snapshot]:
     """Drop the least recently used snapshots beyond the count / size bounds; returns those removed."""
-    mb = max_mb if max_mb is not None else float(os.environ.get("GAMEDAY_SNAPSHOT_MAX_MB", DEFAULT_MAX_MB))
-    count = max_count if max_count is not None else int(os.environ.get("GAMEDAY_SNAPSHOT_MAX_COUNT",
-                                                                       DEFAULT_MAX_COUNT))
+    mb = max_mb if max_mb is not None else settings.number("GAMEDAY_SNAPSHOT_MAX_MB")
+    count = max_count if max_count is not None else settings.integer("GAMEDAY_SNAPSHOT_MAX_COUNT")
     kept, removed, total = 0, [], 0
     for snap in list_snapshots(root):
         total += snap.size()

@@ -19,9 +19,10 @@ from pathlib import Path
 
 import psutil
 
+from gameday import settings
 from gameday.util.retry import poll_until
 
-UNPRIVILEGED_USER = os.environ.get("GAMEDAY_UNPRIVILEGED_USER", "postgres")
+UNPRIVILEGED_USER = settings.text("GAMEDAY_UNPRIVILEGED_USER") or "postgres"
 
 
 def running_as_root() -> bool:
