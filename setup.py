@@ -16,7 +16,7 @@ from setuptools.command.build_py import build_py
 
 ROOT = Path(__file__).resolve().parent
 #: gameday.resources.RESOURCES' folders (tests/provision/test_installed_package.py checks they agree).
-TREES = ("provision/terraform", "experiments", "scenarios", "loadtests", "gamedays")
+TREES = ("provision/terraform", "experiments", "scenarios", "loadtests", "gamedays", "monitoring")
 #: Local state a checkout may hold in those folders (as their .gitignore files say); never shipped.
 SKIP_DIRS = {"__pycache__", ".terraform", ".pytest_cache", ".hypothesis"}
 SKIP_NAMES = ("*.pyc", "*.tfstate", "*.tfstate.*", ".terraform.lock.hcl", "*_override.tf")

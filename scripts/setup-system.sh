@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Installs the system packages the sandbox needs (HAProxy, PostgreSQL, Chromium for the report
-# check) from Debian's packages when running as root; otherwise says exactly what to install.
+# Installs the system packages the sandbox needs (HAProxy, PostgreSQL, Prometheus, Chromium for the
+# report check) from Debian's packages when running as root; otherwise says exactly what to install.
 set -euo pipefail
 
 need=()
@@ -10,6 +10,9 @@ if ! command -v initdb >/dev/null 2>&1 && ! ls /usr/lib/postgresql/*/bin/initdb 
   need+=(postgresql)
 fi
 command -v chromium >/dev/null 2>&1 || need+=(chromium)
+# the per-region monitoring (prometheus and its promtool; Debian puts both on PATH)
+{ command -v prometheus >/dev/null 2>&1 && command -v promtool >/dev/null 2>&1; } || [ -n "${GAMEDAY_PROMETHEUS:-}" ] \
+  || need+=(prometheus)
 command -v node >/dev/null 2>&1 || need+=(nodejs npm)
 
 if [ ${#need[@]} -gt 0 ]; then
@@ -22,10 +25,14 @@ if [ ${#need[@]} -gt 0 ]; then
     if printf '%s\n' "${need[@]}" | grep -qx postgresql; then
       (service postgresql stop || true) >/dev/null 2>&1
     fi
+    # likewise the Debian prometheus package's own server: the sandbox runs one per region
+    if printf '%s\n' "${need[@]}" | grep -qx prometheus; then
+      (service prometheus stop || true) >/dev/null 2>&1
+    fi
   else
     echo "setup: missing system packages: ${need[*]}" >&2
     echo "setup: install them, e.g.: sudo apt-get install -y ${need[*]}" >&2
-    echo "setup: (or set GAMEDAY_HAPROXY / GAMEDAY_PG_BIN to existing binaries)" >&2
+    echo "setup: (or set GAMEDAY_HAPROXY / GAMEDAY_PG_BIN / GAMEDAY_PROMETHEUS to existing binaries)" >&2
     exit 1
   fi
 fi

@@ -22,6 +22,7 @@ RESOURCES: dict[str, str] = {
     "scenarios": "scenarios",
     "loadtests": "loadtests",
     "gamedays": "gamedays",
+    "monitoring": "monitoring",
 }
 #: The folder inside the package that a wheel carries them in.
 DATA_DIR = "_data"

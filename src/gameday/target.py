@@ -39,6 +39,8 @@ class Endpoints:
     admin_url: str | None = None
     #: The user's Terraform variable files the sandbox was applied with (a report names the variant).
     var_files: list[str] = field(default_factory=list)
+    #: Each region's Prometheus (region -> base URL); see docs/MONITORING.md.
+    prometheus: dict[str, str] = field(default_factory=dict)
 
     def aws_env(self) -> dict[str, str]:
         """Environment for boto3/chaostoolkit-aws subprocesses aimed at this target."""

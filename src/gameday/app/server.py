@@ -1,7 +1,8 @@
 """HTTP side of the reference service: stdlib ThreadingHTTPServer, JSON in and out.
 
 Endpoints: ``GET /health``, ``GET /items``, ``POST /records``, ``GET /records?ids=a,b[&source=reader]``,
-``POST /records/query`` (``{"ids": [...], "source": ...}``, for large read-backs), ``GET /stats``.
+``POST /records/query`` (``{"ids": [...], "source": ...}``, for large read-backs), ``GET /stats``,
+``GET /metrics`` (Prometheus text format, see gameday.app.metrics).
 Every answer (errors included) carries X-Gameday-Region/-Instance/-Service so the load generator
 can tell which region and instance served it.
 """
@@ -21,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, urlsplit
 
 from gameday.app.config import AppConfig, parse_config
+from gameday.app.metrics import CONTENT_TYPE, AppMetrics, route_label
 from gameday.errors import GamedayError
 
 if TYPE_CHECKING:
@@ -50,6 +52,7 @@ class App:
         self.consumer: Consumer | None = None
         self._lock = threading.Lock()
         self.counters: dict[str, int] = {}
+        self.metrics = AppMetrics(cfg.service)
         if cfg.needs_db:
             self.store = self._make_store()
         if cfg.queue_url and cfg.service == "orders":
@@ -126,10 +129,12 @@ class Handler(BaseHTTPRequestHandler):
 
     # -- plumbing ------------------------------------------------------------------------------
     def _send(self, status: int, body: dict[str, Any]) -> None:
-        data = json.dumps(body, separators=(",", ":"), default=str).encode()
+        self._send_bytes(status, json.dumps(body, separators=(",", ":"), default=str).encode(), "application/json")
+
+    def _send_bytes(self, status: int, data: bytes, content_type: str) -> None:
         cfg = self.app.cfg
         self.send_response(status)
-        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(data)))
         self.send_header("X-Gameday-Region", cfg.region)
         self.send_header("X-Gameday-Instance", cfg.instance_id)
@@ -139,9 +144,13 @@ class Handler(BaseHTTPRequestHandler):
         if self.command != "HEAD":
             self.wfile.write(data)
         self.app.count(f"http_{status}")
+        started = getattr(self, "_started", None)
+        self.app.metrics.observe(route_label(urlsplit(self.path).path), self.command, status,
+                                 time.monotonic() - started if started is not None else 0.0)
 
     def _unavailable(self, exc: Exception) -> None:
         self.app.count("db_errors")
+        self.app.metrics.db_errors.labels(route=route_label(urlsplit(self.path).path)).inc()
         self._send(503, {"error": "database unavailable", "detail": str(exc)[:300]})
 
     def log_message(self, format: str, *args: Any) -> None:
@@ -159,6 +168,7 @@ class Handler(BaseHTTPRequestHandler):
         self.do_GET()
 
     def do_GET(self) -> None:
+        self._started = time.monotonic()
         url = urlsplit(self.path)
         query = parse_qs(url.query)
         if url.path == "/health":
@@ -169,10 +179,13 @@ class Handler(BaseHTTPRequestHandler):
             self._find(query)
         elif url.path == "/stats":
             self._send(200, self.app.stats())
+        elif url.path == "/metrics":
+            self._send_bytes(200, self.app.metrics.render(), CONTENT_TYPE)
         else:
             self._send(404, {"error": f"no route {url.path}"})
 
     def do_POST(self) -> None:
+        self._started = time.monotonic()
         url = urlsplit(self.path)
         length = int(self.headers.get("Content-Length") or 0)
         if length > MAX_BODY:
@@ -223,6 +236,7 @@ class Handler(BaseHTTPRequestHandler):
                 # a database failover shorter than the grace must not pull every instance out of the ALB
                 if now - app.db_failing_since >= app.cfg.health_db_grace:
                     app.count("health_failed")
+                    app.metrics.health_failed.inc()
                     self._send(503, {**body, "status": "unhealthy", "detail": str(exc)[:300]})
                     return
                 body["db_degraded_s"] = round(now - app.db_failing_since, 3)

@@ -31,6 +31,7 @@ CONFIG_ENV: dict[str, str] = {
     "gameday_failover_service": "GAMEDAY_FAILOVER_SERVICE",
     "gameday_failover_asg": "GAMEDAY_FAILOVER_ASG",
     "gameday_fis_role_arn": "GAMEDAY_FIS_ROLE_ARN",
+    "gameday_prometheus_urls": "GAMEDAY_PROMETHEUS_URLS",
 }
 DEFAULT_FAILOVER_SERVICE = "orders"
 
@@ -72,6 +73,7 @@ def experiment_env(endpoints: Any, topology: Any, extra: Mapping[str, Any] | Non
         "gameday_db_replica_id": db.replica_identifier,
         "gameday_failover_service": service,
         "gameday_failover_asg": topology.services[service].regions[primary].asg_name,
+        "gameday_prometheus_urls": dict(getattr(endpoints, "prometheus", None) or {}),
     }
     values.update({k: v for k, v in extra.items() if k != "aws_region"})
     return {CONFIG_ENV[k]: _text(v) for k, v in values.items()}

@@ -19,12 +19,15 @@ from gameday.errors import PrerequisiteMissing
 MIN_TERRAFORM = (1, 5)
 MIN_HAPROXY = (2, 4)
 MIN_POSTGRES = (14,)
+MIN_PROMETHEUS = (2, 37)
 PG_TOOLS = ("initdb", "pg_ctl", "postgres", "pg_basebackup", "pg_rewind")
 
 TERRAFORM_HINT = ("install terraform >= 1.5 (https://developer.hashicorp.com/terraform/install, "
                   "e.g. `apt-get install terraform` from the HashiCorp apt repo) "
                   "or set GAMEDAY_TERRAFORM=/path/to/terraform")
 HAPROXY_HINT = "install haproxy >= 2.4 (`apt-get install haproxy`) or set GAMEDAY_HAPROXY=/path/to/haproxy"
+PROMETHEUS_HINT = ("install prometheus >= 2.37 with its promtool (`apt-get install prometheus`) or set "
+                   "GAMEDAY_PROMETHEUS=/path/to/prometheus (promtool is looked for beside it, or GAMEDAY_PROMTOOL)")
 PG_HINT = ("install PostgreSQL server >= 14 (`apt-get install postgresql`) or set GAMEDAY_PG_BIN to the "
            f"directory holding {', '.join(PG_TOOLS)}")
 
@@ -144,3 +147,24 @@ def find_pg_bin() -> Path:
         seen.append(f"{d} ({_fmt(v)})")
     detail = f"too old: {', '.join(seen)}" if seen else "searched PATH and /usr/lib/postgresql/*/bin"
     raise PrerequisiteMissing(f"PostgreSQL >= {_fmt(MIN_POSTGRES)} server binaries ({detail})", PG_HINT)
+
+
+def find_prometheus() -> Path:
+    """prometheus from $GAMEDAY_PROMETHEUS or PATH, version >= 2.37 (file_sd, ms durations, /api/v1)."""
+    path = _locate("GAMEDAY_PROMETHEUS", "prometheus", "prometheus", PROMETHEUS_HINT)
+    out = _run_version([str(path), "--version"], "prometheus", PROMETHEUS_HINT)
+    m = re.search(r"prometheus, version (\S+)", out)
+    v = parse_version(m.group(1) if m else out)
+    if v < MIN_PROMETHEUS:
+        raise PrerequisiteMissing(f"prometheus >= {_fmt(MIN_PROMETHEUS)} ({path} is {_fmt(v)})", PROMETHEUS_HINT)
+    return path
+
+
+def find_promtool() -> Path:
+    """promtool from $GAMEDAY_PROMTOOL, beside the prometheus found by find_prometheus, or PATH."""
+    if os.environ.get("GAMEDAY_PROMTOOL"):
+        return _locate("GAMEDAY_PROMTOOL", "promtool", "promtool", PROMETHEUS_HINT)
+    beside = find_prometheus().parent / "promtool"
+    if beside.is_file() and os.access(beside, os.X_OK):
+        return beside
+    return _locate("GAMEDAY_PROMTOOL", "promtool", "promtool", PROMETHEUS_HINT)

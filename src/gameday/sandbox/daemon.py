@@ -70,6 +70,7 @@ class Sandbox:
         self._declared_weights: dict[str, dict[str, int]] = {}
         self._endpoint_health: dict[tuple[str, str], str] = {}
         self._metrics_stop = threading.Event()
+        self.monitoring: Any = None
 
     # -- bring-up ----------------------------------------------------------------------------
     def up(self) -> Endpoints:
@@ -121,6 +122,7 @@ class Sandbox:
         self.faults.install(self.cp.hooks, smap)
         self.controller.start()
         self._start_metrics()
+        self._start_monitoring()
         self._wait_healthy()
         self.endpoints = self._endpoints()
         self._start_admin()
@@ -273,6 +275,7 @@ class Sandbox:
             events_path=str(self.state_dir / "events.jsonl"), state_dir=str(self.state_dir),
             admin_url=f"http://{LOOPBACK}:{self.admin.server_address[1]}" if self.admin else None,
             var_files=list(self.var_files),
+            prometheus=self.monitoring.urls() if self.monitoring else {},
         )
 
     def _start_metrics(self, period_s: float = 1.0) -> None:
@@ -296,6 +299,16 @@ class Sandbox:
                     "Dimensions": [{"Name": "DBInstanceIdentifier", "Value": replica}]}])
 
         threading.Thread(target=loop, name="replica-lag-metric", daemon=True).start()
+
+    def _start_monitoring(self) -> None:
+        """One Prometheus per region (see sandbox/monitoring.py); registered, so teardown kills it."""
+        from gameday.sandbox.monitoring import Monitoring
+
+        self.monitoring = Monitoring(self.state_dir, self.registry, self.timing,
+                                     (self.topology.primary_region, self.topology.recovery_region),
+                                     self.controller, self.albs, self.pg)
+        self.monitoring.start()
+        self.progress(f"Prometheus per region: {', '.join(self.monitoring.urls().values())}")
 
     # -- AWS API calls that take real effect -------------------------------------------------
     def _report_endpoint_health(self, states: dict[str, Any]) -> None:
@@ -377,6 +390,7 @@ class Sandbox:
         self.faults.cancel_timers()
         steps: list[tuple[str, Any]] = [
             ("admin", self.admin.shutdown if self.admin else None),
+            ("monitoring", self.monitoring.stop if self.monitoring else None),
             ("controller", self.controller.stop if self.controller else None),
             ("router", self.router.stop if self.router else None),
             *[(f"alb {key}", alb.stop) for key, alb in self.albs.items()],

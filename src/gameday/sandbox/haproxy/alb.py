@@ -56,6 +56,8 @@ class AlbProxy(_HAProxyProcess):
         self.health = health
         self._fixed_port = port is not None
         self.port = port if port is not None else free_port()
+        # HAProxy's built-in Prometheus exporter (PROMEX), on a loopback frontend of its own
+        self.metrics_port = free_port()
         self.deregistration_delay_s = deregistration_delay_s
         self.connect_timeout_s = connect_timeout_s
         self._servers: dict[str, _Target] = {}  # HAProxy server name → target
@@ -66,10 +68,15 @@ class AlbProxy(_HAProxyProcess):
     def url(self) -> str:
         return f"http://{LOOPBACK}:{self.port}"
 
+    @property
+    def metrics_url(self) -> str:
+        return f"http://{LOOPBACK}:{self.metrics_port}/metrics"
+
     def _ports(self) -> list[int]:
-        return [self.port]
+        return [self.port, self.metrics_port]
 
     def _reallocate_ports(self) -> bool:
+        self.metrics_port = free_port()
         if self._fixed_port:
             return False
         self.port = free_port()
@@ -98,6 +105,12 @@ backend {self.BACKEND}
 # there is no server at all and HAProxy answers 503, as an ALB with no targets does
 backend {self.FAILOPEN}
     balance roundrobin
+
+# scraped by the region's Prometheus; not part of the load balancer's listener
+frontend metrics
+    bind {LOOPBACK}:{self.metrics_port}
+    http-request use-service prometheus-exporter if {{ path /metrics }}
+    http-request return status 404
 """
 
     def start(self) -> int:
