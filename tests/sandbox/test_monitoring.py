@@ -133,3 +133,24 @@ def test_alb_serves_haproxy_prometheus_exporter_on_its_own_port(tmp_path: Path) 
     finally:
         alb.stop()
         registry.kill_all()
+
+
+def test_prometheus_that_cannot_start_leaves_no_process(tmp_path: Path) -> None:
+    import psutil
+
+    from gameday.errors import SandboxError
+
+    registry = ProcessRegistry(tmp_path / "state")
+    prom = RegionPrometheus("eu-west-1", tmp_path / "eu-west-1", registry)
+    prom.dir.mkdir(parents=True)
+    prom.config_path.write_text("scrape_configs: [{job_name: x, static_configs: nope}]\n")
+    try:
+        with pytest.raises(SandboxError, match="did not become ready"):
+            prom.start(find_prometheus())
+        assert prom.proc_name not in registry.procs
+        assert not list(registry.dir.glob("*.json"))
+        left = [p.pid for p in psutil.process_iter(["cmdline"]) if str(prom.config_path) in " ".join(
+            p.info["cmdline"] or [])]
+        assert not left, left
+    finally:
+        registry.kill_all()
