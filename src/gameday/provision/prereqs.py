@@ -162,7 +162,7 @@ def find_prometheus() -> Path:
 
 def find_promtool() -> Path:
     """promtool from $GAMEDAY_PROMTOOL, beside the prometheus found by find_prometheus, or PATH."""
-    if os.environ.get("GAMEDAY_PROMTOOL"):
+    if settings.text("GAMEDAY_PROMTOOL"):
         return _locate("GAMEDAY_PROMTOOL", "promtool", "promtool", PROMETHEUS_HINT)
     beside = find_prometheus().parent / "promtool"
     if beside.is_file() and os.access(beside, os.X_OK):
