@@ -127,7 +127,7 @@ def _sandbox_env(args: Any) -> int:
 
     from gameday.chaos.config import experiment_env
     from gameday.errors import ConfigError
-    from gameday.provision.cli import AWS_ENV_DROPPED_FOR_SANDBOX
+    from gameday.provision.sandbox import AWS_ENV_DROPPED_FOR_SANDBOX
     from gameday.provision.topology import Topology
     from gameday.safety import undolog
     from gameday.sandbox import client

@@ -50,10 +50,9 @@ _LOCUST = "loadtests/locustfile.py"
 _DECLARED: tuple[Setting, ...] = (
     # where things are: gameday home, state, config, tools
     _s("GAMEDAY_HOME", "path", "~/.gameday", "gameday home: snapshots, history, AWS undo logs",
-       "src/gameday/gameday/home.py", "src/gameday/sandbox/snapshot.py"),
-    _s("GAMEDAY_STATE_DIR", "path", None, "where sandboxes / provision runs keep state",
-       "src/gameday/sandbox/client.py", "src/gameday/provision/__init__.py",
-       unset="sandbox: ~/.gameday/sandboxes/NAME; provision: ./.gameday"),
+       "src/gameday/settings.py"),
+    _s("GAMEDAY_STATE_DIR", "path", None, "root of provisioned systems' state: sandboxes/NAME/ and aws/",
+       "src/gameday/settings.py", unset="the gameday home"),
     _s("GAMEDAY_CONFIG", "path", "~/.gameday/config.yaml", "gameday config (allow-lists, scope tag, blast radius)",
        "src/gameday/guard/config.py", "src/gameday/guard/hooks.py"),
     _s("GAMEDAY_TERRAFORM", "path", None, "terraform binary", "src/gameday/provision/prereqs.py",
@@ -80,8 +79,6 @@ _DECLARED: tuple[Setting, ...] = (
        unset="gameday's own loadtests/locustfile.py"),
     _s("GAMEDAY_HISTORY_URL", "str", None, "history database URL (SQLAlchemy)", "src/gameday/gameday/cli.py",
        "src/gameday/gameday/engine.py", unset="the plan's history.url, else SQLite under the gameday home"),
-    _s("GAMEDAY_CONTROLPLANE_URL", "str", None, "a running control plane for `gameday provision`",
-       "src/gameday/provision/cli.py", unset="provision starts its own"),
     # snapshots
     _s("GAMEDAY_SNAPSHOTS", "bool", True, "reuse sandbox snapshots (false: every up is a cold apply)",
        "src/gameday/sandbox/snapshot.py"),
@@ -110,8 +107,8 @@ _DECLARED: tuple[Setting, ...] = (
        "--load-workers sets it", "src/gameday/load/runner.py", "src/gameday/pytest_plugin.py"),
     # experiments (Chaos Toolkit configuration, built by gameday.chaos.config)
     _s("GAMEDAY_DB_PASSWORD", "str", None, "database password (never logged)", "src/gameday/app/config.py",
-       "src/gameday/provision/cli.py", "src/gameday/provision/__init__.py", "src/gameday/gameday/engine.py",
-       "src/gameday/pytest_plugin.py", _EXP, unset="sandbox: the state dir's password file", secret=True),
+       "src/gameday/provision/cli.py", "src/gameday/gameday/engine.py",
+       "src/gameday/pytest_plugin.py", _EXP, unset="sandbox: its state dir's secrets.json", secret=True),
     _s("GAMEDAY_PRIMARY_REGION", "str", None, "primary region (also chaosaws's aws_region)",
        "src/gameday/chaos/config.py", "src/gameday/safety/harness.py", "src/gameday/guard/hooks.py", _EXP,
        unset="AWS_REGION, else us-east-1 (bare chaos run)"),
@@ -287,6 +284,22 @@ def paths(name: str, env: Mapping[str, str] | None = None) -> list[str]:
     """An os.pathsep-separated list of paths, empty entries dropped."""
     raw = _raw(name, env) or ""
     return [p for p in raw.split(os.pathsep) if p.strip()]
+
+
+def home() -> Path:
+    """The gameday home: ``$GAMEDAY_HOME``, else ``~/.gameday`` (snapshots, history, AWS undo logs)."""
+    home = path("GAMEDAY_HOME")
+    assert home is not None  # declared with a default
+    return home
+
+
+def state_root() -> Path:
+    """Where provisioned systems keep their state: ``$GAMEDAY_STATE_DIR``, else the gameday home.
+
+    One layout for every target: ``<root>/sandboxes/<name>/`` for a sandbox, ``<root>/aws/`` for
+    AWS; each holds ``terraform/`` (the work dir and its state) and ``topology.json``.
+    """
+    return path("GAMEDAY_STATE_DIR") or home()
 
 
 def _cell(v: Value) -> str:

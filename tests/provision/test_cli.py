@@ -1,18 +1,16 @@
-"""`gameday provision up|down|status`: argument handling, and the sandbox end to end."""
+"""`gameday provision up|down|status`: argument handling, the state layout, and the sandbox refusal."""
 
 from __future__ import annotations
 
 import argparse
-import json
 import os
 from pathlib import Path
 
 import pytest
 
 from gameday.errors import ConfigError
-from gameday.provision import cli, load_topology, module_dir, topology_path
-from gameday.provision.topology import Topology
-from gameday.util.procs import pid_alive
+from gameday.provision import aws_state_dir, cli, topology_path
+from gameday.sandbox.client import default_state_dir
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -28,23 +26,54 @@ def test_register_adds_commands(tmp_path: Path) -> None:
                          "--var-file", "b.tfvars", "--state-dir", str(tmp_path)])
     assert args.func is cli.cmd_up and args.target == "aws" and args.var_file == ["a.tfvars", "b.tfvars"]
     assert p.parse_args(["provision", "down"]).func is cli.cmd_down
-    assert p.parse_args(["provision", "status", "--target", "sandbox"]).func is cli.cmd_status
+    assert p.parse_args(["provision", "status"]).target == "aws"
     with pytest.raises(SystemExit):
         p.parse_args(["provision", "up", "--target", "gcp"])
+
+
+@pytest.mark.parametrize("verb", ["up", "down", "status"])
+def test_the_sandbox_target_names_the_one_sandbox_bring_up(verb: str, tmp_path: Path) -> None:
+    args = _parser().parse_args(["provision", verb, "--target", "sandbox", "--state-dir", str(tmp_path / "s")])
+    with pytest.raises(ConfigError) as ei:
+        args.func(args)
+    assert ei.value.field == "--target" and f"gameday sandbox {verb}" in str(ei.value.hint)
+    assert not (tmp_path / "s").exists()  # refused before anything was made
+
+
+def test_one_state_layout_for_every_target(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("GAMEDAY_STATE_DIR", raising=False)
+    monkeypatch.setenv("GAMEDAY_HOME", str(tmp_path / "home"))
+    assert aws_state_dir() == tmp_path / "home" / "aws"
+    assert default_state_dir() == tmp_path / "home" / "sandboxes" / "default"
+    monkeypatch.setenv("GAMEDAY_STATE_DIR", str(tmp_path / "root"))
+    assert aws_state_dir() == tmp_path / "root" / "aws"
+    assert default_state_dir("b") == tmp_path / "root" / "sandboxes" / "b"
+    assert aws_state_dir(str(tmp_path / "mine")) == tmp_path / "mine"
+    assert topology_path(tmp_path / "mine") == tmp_path / "mine" / "topology.json"
+
+
+def test_state_in_the_old_default_place_is_not_silently_ignored(tmp_path: Path,
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    """A run that missed the old state would create the whole AWS system a second time."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("GAMEDAY_HOME", str(tmp_path / "home"))
+    monkeypatch.delenv("GAMEDAY_STATE_DIR", raising=False)
+    old = tmp_path / ".gameday" / "aws" / "terraform" / "terraform.tfstate"
+    old.parent.mkdir(parents=True)
+    old.write_text("{}")
+    args = _parser().parse_args(["provision", "status"])
+    with pytest.raises(ConfigError) as ei:
+        args.func(args)
+    assert ei.value.file == str(old) and "--state-dir .gameday/aws" in str(ei.value.hint)
+    explicit = _parser().parse_args(["provision", "status", "--state-dir", ".gameday/aws"])
+    assert explicit.func(explicit) == 0
 
 
 def test_status_of_nothing(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     args = _parser().parse_args(["provision", "status", "--state-dir", str(tmp_path)])
     assert args.func(args) == 0
     out = capsys.readouterr().out
-    assert "control plane: not running" in out and "topology: not provisioned" in out
-
-
-def test_dead_recorded_control_plane_is_not_used(tmp_path: Path) -> None:
-    rec = tmp_path / "sandbox" / cli.CONTROLPLANE_RECORD
-    rec.parent.mkdir(parents=True)
-    rec.write_text(json.dumps({"url": "http://127.0.0.1:1", "pid": 2**22 + 7, "owned": True}))
-    assert cli.read_controlplane(tmp_path) is None
+    assert "terraform state: none" in out and "topology: not provisioned" in out
 
 
 def test_aws_up_needs_password(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -63,46 +92,4 @@ def test_missing_var_file_is_named(tmp_path: Path, monkeypatch: pytest.MonkeyPat
     with pytest.raises(ConfigError) as ei:
         args.func(args)
     assert ei.value.file == missing
-
-
-def test_sandbox_password_is_stable_and_private(tmp_path: Path) -> None:
-    a = cli.sandbox_password(tmp_path)
-    assert len(a) >= 16 and str(a) not in repr(a)
-    assert cli.sandbox_password(tmp_path) == a
-    assert (tmp_path / "sandbox" / "db_password").stat().st_mode & 0o077 == 0
-
-
-@pytest.mark.skipif(not (module_dir() / "main.tf").exists(), reason="provision/terraform not written yet")
-@pytest.mark.skipif(os.environ.get("GAMEDAY_SKIP_SLOW") == "1",
-                    reason="GAMEDAY_SKIP_SLOW=1: apply/destroy is covered by tests/terraform_stack/test_apply.py")
-def test_sandbox_up_status_down(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    """The real thing: control plane process, terraform + aws provider from the mirror, fast waiters."""
-    p = _parser()
-    state = tmp_path / "state"
-    up = p.parse_args(["provision", "up", "--target", "sandbox", "--state-dir", str(state)])
-    down = p.parse_args(["provision", "down", "--target", "sandbox", "--state-dir", str(state)])
-    try:
-        assert up.func(up) == 0
-        cp = cli.read_controlplane(state)
-        assert cp is not None and cp.owned and cp.pid is not None and pid_alive(cp.pid)
-        topo = Topology.load(topology_path(state, "sandbox"))
-        assert topo.regions == ("eu-south-1", "eu-central-1")
-        assert topo.service_names == ("catalog", "orders", "web")
-        assert topo.database.password is None, "saved redacted"
-        password = (state / "sandbox" / "db_password").read_text().strip()
-        for f in state.rglob("*"):
-            if f.is_file() and f.name not in ("db_password",) and not f.name.startswith("terraform.tfstate"):
-                assert password not in f.read_text(errors="replace"), f"password leaked into {f}"
-        out = capsys.readouterr().out
-        assert "topology saved" in out and password not in out
-        assert str(load_topology(state, "sandbox").database.password) == password
-
-        status = p.parse_args(["provision", "status", "--target", "sandbox", "--state-dir", str(state)])
-        assert status.func(status) == 0
-        assert cp.url in capsys.readouterr().out
-    finally:
-        assert down.func(down) == 0
-    assert cp is not None and cp.pid is not None and not pid_alive(cp.pid)
-    assert cli.read_controlplane(state) is None
-    assert not list((state / "pids").glob("*.json"))
-    assert not topology_path(state, "sandbox").exists()
+    assert os.listdir(tmp_path) == []  # bad input: nothing made

@@ -151,20 +151,6 @@ def test_load_errors(tmp_path: Path) -> None:
     assert ei.value.file == str(bad)
 
 
-def test_load_topology_reattaches_password(topo: Topology, tmp_path: Path,
-                                           monkeypatch: pytest.MonkeyPatch) -> None:
-    from gameday.provision import load_topology, sandbox_password_path, topology_path
-
-    topo.save(topology_path(tmp_path, "sandbox"))
-    assert load_topology(tmp_path, "sandbox").database.password is None
-    sandbox_password_path(tmp_path).write_text(PASSWORD + "\n")
-    assert str(load_topology(tmp_path, "sandbox").database.password) == PASSWORD
-    assert load_topology(tmp_path, "sandbox", with_password=False).database.password is None
-    topo.save(topology_path(tmp_path, "aws"))
-    monkeypatch.setenv("GAMEDAY_DB_PASSWORD", "from-the-env-123")
-    assert str(load_topology(tmp_path, "aws").database.password) == "from-the-env-123"
-
-
 def _route53(raw: dict[str, Any]) -> dict[str, Any]:
     """The sample as `routing_mode = "route53"` outputs it: accelerator fields null, Route 53 ones set."""
     data = copy.deepcopy(raw)

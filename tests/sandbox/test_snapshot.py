@@ -15,8 +15,8 @@ import pytest
 
 from gameday.drill.runner import steady_state
 from gameday.provision import module_dir
-from gameday.provision.cli import AWS_ENV_DROPPED_FOR_SANDBOX, DEFAULT_CREATE_TIMEOUT, SANDBOX_ENV
 from gameday.provision.runner import TerraformRunner
+from gameday.provision.sandbox import AWS_ENV_DROPPED_FOR_SANDBOX, DEFAULT_CREATE_TIMEOUT, SANDBOX_ENV
 from gameday.sandbox import client, snapshot
 from gameday.target import SANDBOX_CREDENTIALS
 

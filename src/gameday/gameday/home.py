@@ -15,7 +15,7 @@ from gameday import resources, settings
 
 
 def gameday_home() -> Path:
-    home = settings.path("GAMEDAY_HOME") or Path.home() / ".gameday"
+    home = settings.home()
     home.mkdir(parents=True, exist_ok=True)
     return home
 

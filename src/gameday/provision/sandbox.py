@@ -22,11 +22,20 @@ from typing import Any
 
 from gameday.errors import ConfigError
 from gameday.provision import module_dir
-from gameday.provision.cli import AWS_ENV_DROPPED_FOR_SANDBOX, DEFAULT_CREATE_TIMEOUT, SANDBOX_ENV
 from gameday.provision.runner import TerraformRunner, TfEvent
 from gameday.provision.sandbox_override import render_sandbox_override
 from gameday.provision.topology import Topology
+from gameday.target import SANDBOX_CREDENTIALS
 from gameday.util.redact import Secret
+
+#: Create timeout of the slow resources against the local control plane; they converge by untaint
+#: and re-apply (``TerraformRunner.apply(fast_waiters=True)``) instead of sleeping in provider waiters.
+DEFAULT_CREATE_TIMEOUT = "5s"
+#: Environment of terraform aimed at the sandbox: moto's dummy credentials, no instance metadata look-up.
+SANDBOX_ENV = {**SANDBOX_CREDENTIALS, "AWS_EC2_METADATA_DISABLED": "true"}
+#: Real-AWS credential settings that must not leak into a sandbox run.
+AWS_ENV_DROPPED_FOR_SANDBOX = ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_DEFAULT_PROFILE",
+                                "AWS_ROLE_ARN", "AWS_WEB_IDENTITY_TOKEN_FILE")
 
 #: Written next to the terraform work dir: the ``--var`` values, applied after every var file.
 CLI_VARS_FILE = "cli-vars.tfvars.json"

@@ -26,9 +26,8 @@ from gameday.util.retry import poll_until
 
 
 def default_state_dir(name: str = "default") -> Path:
-    """Per-user state under ~/.gameday/sandboxes (override with GAMEDAY_STATE_DIR)."""
-    root = settings.path("GAMEDAY_STATE_DIR") or Path.home() / ".gameday" / "sandboxes"
-    return root / name
+    """``<state root>/sandboxes/<name>`` (state root: ``$GAMEDAY_STATE_DIR``, else the gameday home)."""
+    return settings.state_root() / "sandboxes" / name
 
 
 def daemon_pid(state_dir: Path) -> int | None:

@@ -59,7 +59,7 @@ _IGNORED = (".terraform", "terraform.tfstate", ".terraform.lock.info", "_overrid
 
 def snapshots_dir() -> Path:
     """``$GAMEDAY_HOME/snapshots`` (gameday home: ``$GAMEDAY_HOME``, else ``~/.gameday``)."""
-    home = settings.path("GAMEDAY_HOME") or Path.home() / ".gameday"
+    home = settings.home()
     return home / "snapshots"
 
 
