@@ -171,3 +171,14 @@ def test_readers_fail_on_a_bad_value(monkeypatch: pytest.MonkeyPatch, tmp_path: 
     monkeypatch.setenv("GAMEDAY_LOAD_WORKERS", "two")
     with pytest.raises(ConfigError, match="GAMEDAY_LOAD_WORKERS='two'"):
         LoadRunner({"web": "http://127.0.0.1:9"}, tmp_path, run_time_s=1)
+
+
+def test_an_unset_config_path_is_not_an_explicit_one(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Unset GAMEDAY_CONFIG means "the default file, if there is one", so a sandbox run needs none."""
+    from gameday.guard.hooks import guard_experiment
+
+    monkeypatch.setenv("HOME", str(tmp_path))
+    env: dict[str, str] = {}
+    assert settings.path("GAMEDAY_CONFIG", env) is None
+    experiment = REPO / "experiments" / "instance-termination.json"
+    assert guard_experiment(experiment, env, target="sandbox") is None  # no config: no guard, no error
