@@ -89,19 +89,20 @@ def main(argv: list[str] | None = None) -> int:
             slos = scenario.slos_for("fast", topology.routing_mode)
             host = result.starvation.message if result.starvation is not None else "-"
             print(f"\n{scenario.name}: {result.verdict}  ({host})", flush=True)
-            for service, kinds in sorted((result.results.get("rto") or {}).items()):
+            analysis = result.results.analysis
+            for service, kinds in sorted(analysis.rto.items() if analysis is not None else ()):
                 for kind in ("read", "write"):
-                    m = (kinds or {}).get(kind)
+                    m = kinds.get(kind)
                     budget = slos.read_budget(service) if kind == "read" else slos.write_budget(service)
-                    if not m or budget is None:
+                    if m is None or budget is None:
                         continue
-                    measured = m.get("rto_s")
+                    measured = m.rto_s
                     expected = expected_detection(scenario, kind, service, "fast", topology.routing_mode)
                     ratio = (f"{measured / expected:.2f}" if measured is not None and expected else "-")
                     rows.append((scenario.name, service, kind,
                                  "-" if measured is None else f"{measured:.2f}",
                                  "-" if expected is None else f"{expected:.2f}", f"{budget:.2f}", ratio,
-                                 str(m.get("status"))))
+                                 m.status))
     finally:
         client.down(state)
         if not args.keep_state:

@@ -41,9 +41,9 @@ def test_drill(scenario: Scenario, gameday_target: Any, gameday_run: Any) -> Non
     report.attach_file(run_dir / "chaos-journal.json", "chaos journal")
     report.attach_file(run_dir / "load" / "locust.html", "locust report")
     report.attach_json(gameday_target.topology.to_dict(redacted=True), "topology", secrets=secrets)
-    report.attach_json(result.results, "measurements", secrets=secrets)
+    report.attach_results(result.results, secrets=secrets)
     if result.halted is not None:  # a stop condition tripped: the system broke a guard
-        report.attach_json(result.results, "stop condition", secrets=secrets)
+        report.attach_results(result.results, "stop condition", secrets=secrets)
         pytest.fail(result.halted_message or "HALTED", pytrace=False)
     if result.inconclusive:
         pytest.skip(result.inconclusive_message or "INCONCLUSIVE")

@@ -36,15 +36,21 @@ def test_summarise_is_json_and_consistent() -> None:
     acked = [w.id for w in ledger if w.outcome == "ok"]
     present = set(acked[3:])
     out = summarise(reqs, ledger, present, F, F + 12.0, P)
-    text = json.dumps(out, allow_nan=False)
-    back = json.loads(text)
-    assert set(back["rto"]) == {"web", "orders", "catalog"}
+    assert set(out.rto) == {"web", "orders", "catalog"}
+    assert out.rto["web"]["read"].recovered is True
+    assert out.data_loss is not None
+    assert out.data_loss.lost == 3 and out.data_loss.lost_ids == acked[:3]
+    assert out.routing["catalog"].stayed is True
+    assert out.routing["orders"].switched_back_at is not None
+    # the one JSON shape carries the same figures
+    back = json.loads(json.dumps(out.to_dict(), allow_nan=False))
     assert back["rto"]["web"]["read"]["recovered"] is True
     assert back["data_loss"]["lost"] == 3 and back["data_loss"]["lost_ids"] == acked[:3]
-    assert back["routing"]["catalog"]["stayed"] is True
-    assert back["routing"]["orders"]["switched_back_at"] is not None
-    assert summarise(reqs, ledger, None, F, None, P)["data_loss"] is None
-    assert json.dumps(summarise([], [], set(), F, None, P), allow_nan=False)
+    assert back["routing"]["orders"]["switched_back_at"] == out.routing["orders"].switched_back_at
+    assert back["fault"] == {"start": F, "end": F + 12.0, "duration_s": 12.0}
+    assert back["parameters"]["primary_region"] == P and back["requests"] == len(reqs)
+    assert summarise(reqs, ledger, None, F, None, P).data_loss is None
+    assert json.dumps(summarise([], [], set(), F, None, P).to_dict(), allow_nan=False)
 
 
 def test_plot_timeline_writes_a_png(tmp_path: Path) -> None:

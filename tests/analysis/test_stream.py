@@ -56,8 +56,9 @@ def test_rotated_compressed_journals_give_the_in_memory_result(tmp_path: Path) -
     assert not list(d.glob("*.tmp"))
     assert len(segments(d / "ledger.jsonl")) >= 3
     expected = summarise(reqs, ledger, present, FAULT, FAULT + 40.0, "eu-south-1")
-    assert expected["data_loss"]["lost"] == 9 and expected["data_loss"]["unexpected"] == 1
-    assert expected["rto"]["web"]["read"]["status"] == "recovered"
+    assert expected.data_loss is not None
+    assert expected.data_loss.lost == 9 and expected.data_loss.unexpected == 1
+    assert expected.rto["web"]["read"].status == "recovered"
     # the in-memory path over the files, and the streaming path, both equal the original
     assert load_requests(d / "requests.jsonl") == reqs
     assert load_ledger(d / "ledger.jsonl") == ledger
@@ -76,7 +77,7 @@ def test_per_worker_journals_merge_into_one_timeline(tmp_path: Path) -> None:
     got = summarise_journals(tmp_path, tmp_path, present, FAULT, FAULT + 40.0, "eu-south-1")
     mem = summarise(load_requests(tmp_path), load_ledger(tmp_path), present, FAULT, FAULT + 40.0, "eu-south-1")
     assert got == mem
-    assert got["requests"] == len(reqs) and got["data_loss"]["lost"] == 9
+    assert got.requests == len(reqs) and got.data_loss is not None and got.data_loss.lost == 9
     # a merged timeline is one timeline: the analysis equals the single-journal one
     assert got == summarise(reqs, ledger, present, FAULT, FAULT + 40.0, "eu-south-1")
 

@@ -39,6 +39,7 @@ TESTS = {"test_failover_meets_slos": "passed", "test_failover_breaches_rto": "fa
 
 DUMMY = '''
 import os
+import sys
 from pathlib import Path
 
 import pytest
@@ -49,22 +50,21 @@ from gameday.drill.slo import assert_slos, evaluate
 from gameday.errors import DrillError
 
 REPO = Path(os.environ["GAMEDAY_TEST_REPO"])
+sys.path.insert(0, str(REPO / "tests" / "drill"))
+from slo_bundles import bundle, loss, routing, rto  # noqa: E402
+
 SCENARIO = load_scenario(REPO / "scenarios" / "service-failover.yaml")
 REGIONS = {"primary": "eu-south-1", "recovery": "eu-central-1"}
 
 
 def results(read_rto):
-    rto = {"rto_s": read_rto, "recovered": True, "status": "recovered", "failed": 4, "unknown": 0,
-           "total": 200}
-    calm = {"rto_s": 0.0, "recovered": True, "status": "no_errors", "failed": 0, "unknown": 0, "total": 200}
-    stay = {"region_before": "eu-south-1", "region_during": "eu-south-1", "region_after": "eu-south-1",
-            "switched_at_s": None, "stayed": True}
-    return {"rto": {"orders": {"read": rto, "write": rto}, "web": {"read": calm}, "catalog": {"read": calm}},
-            "data_loss": {"lost": 0, "lost_ids": [], "rpo_s": 0.0},
-            "routing": {"orders": {"region_before": "eu-south-1", "region_during": "eu-central-1",
-                                   "region_after": "eu-south-1", "switched_at_s": 3.5,
-                                   "switched_to": "eu-central-1", "stayed": False},
-                        "web": stay, "catalog": stay}}
+    rto4 = rto(read_rto, failed=4, total=200)
+    calm = rto(0.0, status="no_errors", total=200)
+    stay = routing("eu-south-1", "eu-south-1", "eu-south-1")
+    return bundle(rto={"orders": {"read": rto4, "write": rto4}, "web": {"read": calm}, "catalog": {"read": calm}},
+                  data_loss=loss(0, [], 0.0),
+                  routing={"orders": routing("eu-south-1", "eu-central-1", "eu-south-1", 3.5, stayed=False),
+                           "web": stay, "catalog": stay})
 
 
 def drill(read_rto):
@@ -94,6 +94,7 @@ def test_sandbox_did_not_start():
 
 
 def test_failover_on_a_starved_host():
+    from gameday.drill.results import DrillResults
     from gameday.drill.runner import DrillResult
     from gameday.drill.starvation import assess
 
@@ -102,7 +103,8 @@ def test_failover_on_a_starved_host():
     starved = assess(SCENARIO.slos_for("fast"), 100.0, 120.0, events_path=None,
                      requests=[{"service": "orders", "kind": "read", "t0": t} for t in starts],
                      rates={("orders", "read"): 20.0})
-    result = DrillResult("service-failover", Path("."), 100.0, None, {}, [], "completed", starved)
+    result = DrillResult("service-failover", Path("."), 100.0, None, DrillResults(host=starved), [], "completed",
+                         starved)
     with phase("verification"):
         attach_json(starved.to_dict(), "host lateness")
     if result.inconclusive:

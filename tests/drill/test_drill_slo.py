@@ -1,15 +1,16 @@
-"""SLO verdicts on result bundles shaped like gameday.analysis.report.summarise() output."""
+"""SLO verdicts on typed result bundles (gameday.analysis.results.AnalysisSummary)."""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import pytest
+from slo_bundles import bundle, loss, routing, rto
 
 from gameday.drill.scenario import LoadProfile, Scenario, Slos, Unaffected, load_scenario
 from gameday.drill.slo import (
     SLO_BREACH_PREFIX,
+    ErrorRatio,
     assert_slos,
     breach_message,
     evaluate,
@@ -27,24 +28,10 @@ def scenario(slos: Slos, aws: Slos | None = None) -> Scenario:
                     slos_by_timing={"aws": aws} if aws else {})
 
 
-def rto(rto_s: float | None, *, recovered: bool = True, status: str = "recovered", failed: int = 0,
-        unknown: int = 0, total: int = 100, ttfe: float | None = 0.4) -> dict[str, Any]:
-    return {"rto_s": rto_s, "recovered": recovered, "status": status, "failed": failed, "unknown": unknown,
-            "total": total, "time_to_first_error_s": ttfe}
-
-
-def routing(before: str, during: str | None, after: str | None, switched_at_s: float | None = None,
-            stayed: bool | None = None) -> dict[str, Any]:
-    return {"region_before": before, "region_during": during, "region_after": after,
-            "switched_at": 1000.0 + switched_at_s if switched_at_s is not None else None,
-            "switched_at_s": switched_at_s, "switched_to": during if switched_at_s is not None else None,
-            "stayed": stayed if stayed is not None else (switched_at_s is None and before == after)}
-
-
 def test_rto_pass_and_breach_messages() -> None:
     s = scenario(Slos(rto_s={"*": 5.0, "orders": 5.0}, write_rto_s={"orders": 10.0}, max_lost_writes=None))
-    results = {"rto": {"orders": {"read": rto(7.4, failed=30), "write": rto(9.5, failed=12)},
-                       "web": {"read": rto(0.0, status="no_errors"), "write": rto(3.2, failed=2)}}}
+    results = bundle(rto={"orders": {"read": rto(7.4, failed=30), "write": rto(9.5, failed=12)},
+                           "web": {"read": rto(0.0, status="no_errors"), "write": rto(3.2, failed=2)}})
     by_name = {v.name: v for v in evaluate(s, results)}
     assert by_name["rto.orders.read"].message == "orders read RTO 7.4 s > 5.0 s allowed"
     assert not by_name["rto.orders.read"].passed and by_name["rto.orders.read"].measured == 7.4
@@ -58,15 +45,15 @@ def test_rto_pass_and_breach_messages() -> None:
 
 def test_rto_rounding_never_hides_a_breach() -> None:
     s = scenario(Slos(rto_s={"orders": 5.0}, max_lost_writes=None))
-    [read, _write] = evaluate(s, {"rto": {"orders": {"read": rto(5.04), "write": rto(1.0)}}})
+    [read, _write] = evaluate(s, bundle(rto={"orders": {"read": rto(5.04), "write": rto(1.0)}}))
     assert read.message == "orders read RTO 5.04 s > 5.00 s allowed" and not read.passed
 
 
 def test_not_recovered_and_not_measured_fail() -> None:
     s = scenario(Slos(rto_s={"orders": 5.0, "catalog": 5.0}, max_lost_writes=None))
-    results = {"rto": {"orders": {"read": rto(None, recovered=False, status="not_recovered", failed=40,
-                                              unknown=3, ttfe=2.1),
-                                  "write": rto(None, recovered=False, status="no_data", total=0)}}}
+    results = bundle(rto={"orders": {"read": rto(None, recovered=False, status="not_recovered", failed=40,
+                                                 unknown=3, ttfe=2.1),
+                                     "write": rto(None, recovered=False, status="no_data", total=0)}})
     by_name = {v.name: v for v in evaluate(s, results)}
     assert by_name["rto.orders.read"].message == (
         "orders reads never recovered within the run (first error at 2.1 s; 40 failed, 3 unknown); "
@@ -81,25 +68,24 @@ def test_not_recovered_and_not_measured_fail() -> None:
 def test_lost_writes_and_rpo() -> None:
     s = scenario(Slos(max_lost_writes=0, max_rpo_s=1.0))
     ids = [f"w-{i}" for i in range(12)]
-    verdicts = evaluate(s, {"data_loss": {"lost": 12, "lost_ids": ids, "rpo_s": 1.8}})
+    verdicts = evaluate(s, bundle(data_loss=loss(12, ids, 1.8)))
     assert [v.message for v in verdicts] == [
         "lost acknowledged writes: 12 > 0 allowed (ids: w-0, w-1, w-2, w-3, w-4, w-5, w-6, w-7, w-8, w-9 "
         "(+2 more))",
         "RPO 1.8 s > 1.0 s allowed (12 acknowledged writes lost)",
     ]
-    ok = evaluate(s, {"data_loss": {"lost": 0, "lost_ids": [], "rpo_s": 0.0}})
+    ok = evaluate(s, bundle(data_loss=loss(0, [], 0.0)))
     assert [v.message for v in ok] == ["lost acknowledged writes: 0 <= 0 allowed",
                                        "RPO 0.0 s <= 1.0 s allowed"]
     assert all(v.passed for v in ok)
-    missing = evaluate(s, {"data_loss": None})
+    missing = evaluate(s, bundle(data_loss=None))
     assert [v.passed for v in missing] == [False, False]
     assert missing[0].message == "lost writes not measured: the results have no data-loss analysis"
 
 
 def test_region_outage_allows_loss_within_rpo_only() -> None:
     s = load_scenario(REPO / "scenarios" / "region-outage.yaml")
-    loss = {"lost": 3, "lost_ids": ["a", "b", "c"], "rpo_s": 0.7}
-    by_name = {v.name: v for v in evaluate(s, {"data_loss": loss}, regions=REGIONS)}
+    by_name = {v.name: v for v in evaluate(s, bundle(data_loss=loss(3, ["a", "b", "c"], 0.7)), regions=REGIONS)}
     assert "lost_writes" not in by_name  # max_lost_writes: null -> the count itself is not judged
     rpo = by_name["rpo"]
     assert rpo.passed and rpo.message == "RPO 0.7 s <= 5.0 s allowed (3 acknowledged writes lost)"
@@ -108,10 +94,10 @@ def test_region_outage_allows_loss_within_rpo_only() -> None:
 def test_region_slos() -> None:
     s = scenario(Slos(max_lost_writes=None, end_region={"*": "primary"}, during_region={"orders": "recovery"},
                       must_switch=("orders", "catalog")))
-    results = {"parameters": {"primary_region": "eu-south-1"},
-               "routing": {"web": routing("eu-south-1", "eu-south-1", "eu-central-1", 3.0),
-                           "orders": routing("eu-south-1", "eu-central-1", "eu-south-1", 4.1),
-                           "catalog": routing("eu-south-1", "eu-south-1", None)}}
+    results = bundle(primary="eu-south-1",
+                     routing={"web": routing("eu-south-1", "eu-south-1", "eu-central-1", 3.0),
+                              "orders": routing("eu-south-1", "eu-central-1", "eu-south-1", 4.1),
+                              "catalog": routing("eu-south-1", "eu-south-1", None)})
     by_name = {v.name: v for v in evaluate(s, results, regions=REGIONS)}
     assert by_name["end_region.web"].message == "web ended in eu-central-1, expected primary eu-south-1"
     assert not by_name["end_region.web"].passed
@@ -129,16 +115,15 @@ def test_region_slos() -> None:
 def test_region_slo_needs_region_names() -> None:
     s = scenario(Slos(max_lost_writes=None, during_region={"*": "recovery"}))
     with pytest.raises(DrillError, match="names no 'recovery' region"):
-        evaluate(s, {"routing": {"web": routing("eu-south-1", "eu-central-1", "eu-central-1", 1.0)}})
+        evaluate(s, bundle(routing={"web": routing("eu-south-1", "eu-central-1", "eu-central-1", 1.0)}))
 
 
 def test_unaffected_services_from_explicit_ratios_and_from_rto_counts() -> None:
     s = scenario(Slos(max_lost_writes=None, unaffected=Unaffected(("web", "catalog"), 0.01)))
-    results = {"errors": {"web": {"ratio": 0.125, "failed": 25, "total": 200},
-                          "catalog": {"ratio": 0.005, "failed": 1, "total": 200}},
-               "routing": {"web": routing("eu-south-1", "eu-central-1", "eu-central-1", 2.0),
-                           "catalog": routing("eu-south-1", "eu-south-1", "eu-south-1")}}
-    by_name = {v.name: v for v in evaluate(s, results)}
+    errors = {"web": ErrorRatio(0.125, 25, 200), "catalog": ErrorRatio(0.005, 1, 200)}
+    results = bundle(routing={"web": routing("eu-south-1", "eu-central-1", "eu-central-1", 2.0),
+                              "catalog": routing("eu-south-1", "eu-south-1", "eu-south-1")})
+    by_name = {v.name: v for v in evaluate(s, results, errors=errors)}
     assert by_name["unaffected.web.errors"].message == (
         "web error ratio 12.5% > 1.0% allowed (25 of 200 requests failed)")
     assert by_name["unaffected.catalog.errors"].message == (
@@ -146,24 +131,24 @@ def test_unaffected_services_from_explicit_ratios_and_from_rto_counts() -> None:
     assert by_name["unaffected.web.region"].message == (
         "web switched region (eu-south-1 -> eu-central-1 -> eu-central-1) but should be unaffected")
     assert by_name["unaffected.catalog.region"].message == "catalog stayed in eu-south-1"
-    # Without an "errors" section the ratio comes from the RTO counts (failed + unknown over total).
-    derived = evaluate(s, {"rto": {"web": {"read": rto(0.0, failed=1, unknown=1, total=100),
-                                           "write": rto(0.0, total=100)}}})
+    # Without explicit error ratios the ratio comes from the RTO counts (failed + unknown over total).
+    derived = evaluate(s, bundle(rto={"web": {"read": rto(0.0, failed=1, unknown=1, total=100),
+                                              "write": rto(0.0, total=100)}}))
     assert derived[0].message == "web error ratio 1.0% <= 1.0% allowed (2 of 200 requests failed)"
     assert derived[1].message == "catalog error ratio not measured; 1.0% allowed" and not derived[1].passed
 
 
 def test_replica_lag() -> None:
     s = scenario(Slos(max_lost_writes=None, max_replica_lag_s=2.0))
-    lag = evaluate(s, {"replication": {"max_lag_s": 3.1}})[0]
+    lag = evaluate(s, bundle(), replica_lag_s=3.1)[0]
     assert lag.message == "max replica lag 3.1 s > 2.0 s allowed" and not lag.passed
-    assert evaluate(s, {})[0].message == "replica lag not measured; 2.0 s allowed"
+    assert evaluate(s, bundle())[0].message == "replica lag not measured; 2.0 s allowed"
 
 
 def test_timing_profile_selects_budgets() -> None:
     s = scenario(Slos(rto_s={"*": 5.0}, max_lost_writes=None),
                  aws=Slos(rto_s={"*": 90.0}, max_lost_writes=None))
-    results = {"rto": {"web": {"read": rto(42.0, failed=9), "write": rto(1.0)}}}
+    results = bundle(rto={"web": {"read": rto(42.0, failed=9), "write": rto(1.0)}})
     assert not evaluate(s, results, timing="fast")[0].passed
     aws = evaluate(s, results, timing="aws")
     assert aws[0].passed and aws[0].message == "web read RTO 42.0 s <= 90.0 s allowed"
@@ -171,8 +156,8 @@ def test_timing_profile_selects_budgets() -> None:
 
 def test_breach_message_table_and_assert() -> None:
     s = scenario(Slos(rto_s={"orders": 5.0}, max_lost_writes=0))
-    verdicts = evaluate(s, {"rto": {"orders": {"read": rto(7.4, failed=3), "write": rto(1.0)}},
-                            "data_loss": {"lost": 3, "lost_ids": ["a", "b", "c"], "rpo_s": 0.2}})
+    verdicts = evaluate(s, bundle(rto={"orders": {"read": rto(7.4, failed=3), "write": rto(1.0)}},
+                                  data_loss=loss(3, ["a", "b", "c"], 0.2)))
     msg = breach_message(verdicts)
     assert msg == (f"{SLO_BREACH_PREFIX} 2 of 3 SLOs failed\n"
                    "- orders read RTO 7.4 s > 5.0 s allowed\n"
@@ -190,9 +175,9 @@ def test_breach_message_table_and_assert() -> None:
 
 def test_inherited_write_budget_skips_services_the_load_never_writes_to() -> None:
     s = scenario(Slos(rto_s={"*": 5.0}, max_lost_writes=None))
-    results = {"rto": {"web": {"read": rto(0.0, status="no_errors"), "write": rto(None, status="no_data")},
-                       "orders": {"read": rto(0.0, status="no_errors"), "write": rto(None, status="no_data")}},
-               "load": {"write_services": ["orders"]}}
-    names = {v.name: v for v in evaluate(s, results)}
+    results = bundle(rto={"web": {"read": rto(0.0, status="no_errors"), "write": rto(None, status="no_data")},
+                          "orders": {"read": rto(0.0, status="no_errors"),
+                                     "write": rto(None, status="no_data")}})
+    names = {v.name: v for v in evaluate(s, results, write_services=["orders"])}
     assert "rto.web.write" not in names
     assert names["rto.orders.write"].passed is False  # the write target must be measured

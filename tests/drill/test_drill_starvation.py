@@ -17,6 +17,7 @@ from gameday.drill.report import (
     overall_verdict,
     write_summary,
 )
+from gameday.drill.results import DrillResults
 from gameday.drill.runner import DrillResult
 from gameday.drill.scenario import Slos
 from gameday.drill.slo import SloVerdict
@@ -57,7 +58,7 @@ BREACH = [SloVerdict("rto.orders.read", 3.2, 21.8, False, "orders read RTO 21.8 
 
 
 def result(verdicts: list[SloVerdict], starvation: object) -> DrillResult:
-    return DrillResult("demo", Path("."), FAULT, None, {}, verdicts, "completed", starvation)
+    return DrillResult("demo", Path("."), FAULT, None, DrillResults(), verdicts, "completed", starvation)
 
 
 def test_bound_is_a_quarter_of_the_tightest_budget() -> None:

@@ -49,7 +49,8 @@ def test_drill_with_two_locust_workers(tmp_path: Path, monkeypatch: pytest.Monke
         per_worker = [list(read_jsonl(load / f"requests-{w}.jsonl")) for w in ("w1", "w2")]
         assert all(per_worker)
         merged = load_requests(load)  # the analysis' own merge of the directory's journals
-        assert len(merged) == sum(len(p) for p in per_worker) == result.results["requests"]
+        assert result.results.analysis is not None
+        assert len(merged) == sum(len(p) for p in per_worker) == result.results.analysis.requests
         assert sorted((r.t0, r.t1, r.service, r.endpoint) for r in merged) == sorted(
             (r["t0"], r["t1"], r["service"], r["endpoint"]) for p in per_worker for r in p)
         counts = Counter(f"{r.service} {r.endpoint}" for r in merged)
@@ -70,8 +71,9 @@ def test_drill_with_two_locust_workers(tmp_path: Path, monkeypatch: pytest.Monke
         with psycopg.connect(host=host, port=int(port), dbname=topology.database.db_name,
                              user=topology.database.username, password=password, connect_timeout=10) as conn:
             held = {row[0] for row in conn.execute("SELECT id FROM records WHERE id = ANY(%s)", (sorted(ids),))}
-        loss = result.results["data_loss"]
-        assert loss["acknowledged"] == len(acked)
-        assert loss["lost"] == len(acked - held)
+        loss = result.results.analysis.data_loss
+        assert loss is not None
+        assert loss.acknowledged == len(acked)
+        assert loss.lost == len(acked - held)
     finally:
         client.down(state)

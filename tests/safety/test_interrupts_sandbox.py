@@ -100,8 +100,9 @@ def test_stop_condition_halts_within_a_second(sandbox: Path, tmp_path: Path, mon
         journals = sorted(p.name for p in (tmp_path / "run").glob("**/requests-*.jsonl"))
         assert len(journals) >= load_workers, journals  # the load really was distributed
     assert trip["stop_lag_s"] is not None and trip["stop_lag_s"] < 1.0, trip
-    rollbacks = result.results["chaos"]["rollbacks"]
-    assert rollbacks and all(r["status"] == "succeeded" for r in rollbacks), rollbacks
+    assert result.results.chaos is not None
+    rollbacks = result.results.chaos.rollbacks
+    assert rollbacks and all(r.status == "succeeded" for r in rollbacks), rollbacks
     assert check_steady(Target.sandbox(sandbox)) == []
     assert undolog.open_entries(undolog.files_in(undolog.sandbox_undo_dir(sandbox))) == []
 

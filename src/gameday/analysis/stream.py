@@ -28,9 +28,10 @@ import pyarrow.json as pj
 
 from gameday.analysis._series import Series
 from gameday.analysis.models import KINDS, OUTCOMES, Request, Write
-from gameday.analysis.routing import routing_of_series
+from gameday.analysis.results import AnalysisParameters, AnalysisSummary, FaultWindow
+from gameday.analysis.routing import RoutingResult, routing_of_series
 from gameday.analysis.rpo import DataLossResult
-from gameday.analysis.rto import _check_params, _rto
+from gameday.analysis.rto import RtoResult, _check_params, _rto
 from gameday.errors import ConfigError
 from gameday.util.journal import journal_files, loads_line, open_segment
 
@@ -441,33 +442,32 @@ def summarise_journals(requests: Source | RequestColumns, ledger: Source | Ledge
                        present_ids: Iterable[str] | pa.Array | pa.ChunkedArray | None, fault_start: float,
                        fault_end: float | None, primary_region: str, *, services: Sequence[str] | None = None,
                        window_s: float = 5.0, threshold: float = 0.99, min_stable_s: float = 1.0,
-                       max_ids: int = 50) -> dict[str, Any]:
+                       max_ids: int = 50) -> AnalysisSummary:
     """``report.summarise`` straight from journal files (or columns), in bounded memory."""
     _check_params(window_s, threshold, None)
     if not min_stable_s > 0:
         raise ConfigError(f"min_stable_s must be > 0, got {min_stable_s}", field="min_stable_s")
     rc = requests if isinstance(requests, RequestColumns) else load_request_columns(requests)
     names = sorted(rc.services) if services is None else list(services)
-    rto: dict[str, dict[str, Any]] = {}
-    routing: dict[str, Any] = {}
+    rto: dict[str, dict[str, RtoResult]] = {}
+    routing: dict[str, RoutingResult] = {}
     for svc in names:
         code = rc.services.index(svc) if svc in rc.services else -2
         mine = rc.service == code
         kinds = sorted(k for k in KINDS if (mine & (rc.kind == _KIND[k])).any())
-        per = {}
+        per: dict[str, RtoResult] = {}
         for k in [*kinds, None]:
             per[k or "all"] = _rto(rc.series(svc, k), fault_start, service=svc, kind=k, window_s=window_s,
-                                   threshold=threshold, step_s=None, horizon_end=None).to_dict()
+                                   threshold=threshold, step_s=None, horizon_end=None)
         rto[svc] = per
         routing[svc] = routing_of_series(rc.series(svc), svc, fault_start, fault_end,
-                                         primary_region=primary_region, min_stable_s=min_stable_s).to_dict()
+                                         primary_region=primary_region, min_stable_s=min_stable_s)
     n_requests = len(rc)
     del rc  # the request columns are done with: the ledger gets the memory
     pa.default_memory_pool().release_unused()
     lc = ledger if isinstance(ledger, LedgerColumns) else load_ledger_columns(ledger)
-    loss = (check_writes_columns(lc, present_ids, fault_start, max_ids=max_ids).to_dict()
+    loss = (check_writes_columns(lc, present_ids, fault_start, max_ids=max_ids)
             if present_ids is not None else None)
-    from gameday.analysis.report import summary_dict
-
-    return summary_dict(fault_start, fault_end, primary_region, window_s, threshold, min_stable_s,
-                        n_requests=n_requests, n_writes=len(lc), rto=rto, loss=loss, routing=routing)
+    return AnalysisSummary(FaultWindow(fault_start, fault_end),
+                           AnalysisParameters(primary_region, window_s, threshold, min_stable_s),
+                           requests=n_requests, writes=len(lc), rto=rto, data_loss=loss, routing=routing)

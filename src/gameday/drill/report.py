@@ -27,6 +27,7 @@ from typing import Any
 
 import allure
 
+from gameday.drill.results import DrillResults
 from gameday.drill.scenario import Scenario
 from gameday.drill.slo import SLO_BREACH_PREFIX, SloVerdict, slo_table_markdown
 from gameday.util.redact import redact
@@ -155,6 +156,11 @@ def attach_json(data: Any, name: str, secrets: tuple[str, ...] = ()) -> None:
     """Attach a JSON value, redacted."""
     body = json.dumps(redact(data, secrets), indent=2, sort_keys=True, default=str)
     allure.attach(body, name=name, attachment_type=allure.attachment_type.JSON)
+
+
+def attach_results(results: DrillResults, name: str = "measurements", secrets: tuple[str, ...] = ()) -> None:
+    """A drill's results in their one JSON shape (:meth:`DrillResults.to_dict`), redacted."""
+    attach_json(results.to_dict(), name, secrets)
 
 
 def attach_markdown(text: str, name: str, secrets: tuple[str, ...] = ()) -> None:

@@ -15,12 +15,20 @@ import urllib.request
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from gameday import resources, settings
+from gameday.drill.results import ChaosRun, DrillResults, LoadInfo
+from gameday.drill.slo import SloVerdict
+from gameday.drill.starvation import Starvation
 from gameday.errors import DrillError
 from gameday.target import Endpoints
 from gameday.util.redact import redact
+
+if TYPE_CHECKING:
+    from gameday.analysis.models import Request
+    from gameday.drill.scenario import LoadProfile, Slos
+    from gameday.safety.guard import Trip
 
 READBACK_BATCH = 200
 
@@ -42,11 +50,11 @@ class DrillResult:
     run_dir: Path
     fault_start: float
     fault_end: float | None
-    results: dict[str, Any]
-    verdicts: list[Any] = field(default_factory=list)
+    results: DrillResults
+    verdicts: list[SloVerdict] = field(default_factory=list)
     chaos_status: str = "unknown"
-    starvation: Any = None  # gameday.drill.starvation.Starvation
-    halted: Any = None  # gameday.safety.guard.Trip: a stop condition stopped the method (verdict HALTED)
+    starvation: Starvation | None = None
+    halted: Trip | None = None  # a stop condition stopped the method (verdict HALTED)
 
     @property
     def passed(self) -> bool:
@@ -64,7 +72,7 @@ class DrillResult:
     @property
     def inconclusive_message(self) -> str | None:
         """``INCONCLUSIVE: host starved: ...`` (the pytest skip reason, allure's Infrastructure category)."""
-        if not self.inconclusive:
+        if self.starvation is None or not self.starvation.starved:
             return None
         from gameday.drill.starvation import INCONCLUSIVE_PREFIX
 
@@ -78,7 +86,7 @@ class DrillResult:
             return "INCONCLUSIVE"
         return "PASS" if self.passed else "FAIL"
 
-    def breaches(self) -> list[Any]:
+    def breaches(self) -> list[SloVerdict]:
         return [v for v in self.verdicts if not v.passed]
 
 
@@ -208,8 +216,8 @@ def _not_in_steady_state(scenario: Any, endpoints: Endpoints, run_dir: Path, loa
     slos = scenario.slos_for(timing, getattr(topology, "routing_mode", None))
     starvation = _assess_host(slos, endpoints, requests, start, load, write_services)
     if starvation.starved:
-        results = {"host": starvation.to_dict(), "steady_state_unmet": unmet}
-        (run_dir / "results.json").write_text(json.dumps(redact(results), indent=2, default=str))
+        results = DrillResults(host=starvation, steady_state_unmet=unmet)
+        write_results(run_dir, results)
         return DrillResult(scenario.name, run_dir, start, None, results, [], "not started", starvation)
     raise DrillError(f"the target was not in steady state before the fault ({unmet} failed), so the "
                      f"experiment injected nothing; see {run_dir / 'chaos.log'}")
@@ -338,24 +346,29 @@ def _run_drill(scenario: Any, endpoints: Endpoints, topology: Any, run_dir: Path
         region = endpoints.recovery_region if readback_region == "recovery" else endpoints.primary_region
         service = next(iter(runner.write_services), "orders")
         present = read_back(endpoints.regional[service][region], acked) if acked else set()
-        results = summarise(requests, ledger, present, fault_start, fault_end, endpoints.primary_region)
-        results["chaos"] = {"status": journal.get("status"), "deviated": journal.get("deviated")}
-        results["load"] = {"write_services": list(runner.write_services), "probe_rate": load.probe_rate,
-                           "write_rate": load.write_rate}
+        analysis = summarise(requests, ledger, present, fault_start, fault_end, endpoints.primary_region)
         routing_mode = getattr(topology, "routing_mode", None)
-        verdicts = evaluate(scenario, results, timing=timing, routing_mode=routing_mode,
-                            regions={"primary": endpoints.primary_region, "recovery": endpoints.recovery_region})
+        verdicts = evaluate(scenario, analysis, timing=timing, routing_mode=routing_mode,
+                            regions={"primary": endpoints.primary_region, "recovery": endpoints.recovery_region},
+                            write_services=runner.write_services)
         starvation = _assess_host(scenario.slos_for(timing, routing_mode), endpoints, requests, fault_start,
                                   load, runner.write_services)
-        results["host"] = starvation.to_dict()
+        results = DrillResults(analysis=analysis, chaos=ChaosRun.from_journal(journal),
+                               load=LoadInfo(tuple(runner.write_services), load.probe_rate, load.write_rate),
+                               host=starvation)
         from gameday.analysis.plot import plot_timeline
 
         plot_timeline(requests, run_dir / "timeline.png", fault_start=fault_start, fault_end=fault_end,
                       title=f"{scenario.name}: success ratio and serving region")
     result = DrillResult(scenario.name, run_dir, fault_start, fault_end, results, verdicts,
                          str(journal.get("status")), starvation)
-    (run_dir / "results.json").write_text(json.dumps(redact(results), indent=2, default=str))
+    write_results(run_dir, results)
     return result
+
+
+def write_results(run_dir: Path, results: DrillResults) -> None:
+    """``results.json``: the one serialisation of a drill's results (see gameday.drill.results)."""
+    (run_dir / "results.json").write_text(json.dumps(redact(results.to_dict()), indent=2, default=str))
 
 
 @dataclass
@@ -399,8 +412,8 @@ def drill_scenario(scenario: Any, target: Any, run_dir: Path, *, phase: Any = No
     return result
 
 
-def _assess_host(slos: Any, endpoints: Endpoints, requests: list[Any], fault_start: float, load: Any,
-                 write_services: list[str]) -> Any:
+def _assess_host(slos: Slos, endpoints: Endpoints, requests: list[Request], fault_start: float,
+                 load: LoadProfile, write_services: list[str]) -> Starvation:
     """Did the host keep up from the fault to the end of the load? (sandbox events + locust schedule)"""
     from gameday.drill.starvation import assess
 

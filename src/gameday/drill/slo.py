@@ -1,17 +1,10 @@
 """SLO verdicts: compare a drill's measured results with the scenario's SLOs.
 
-Input is the plain-dict results bundle (``gameday.analysis.report.summarise`` output, i.e. the
-analysis dataclasses' ``to_dict()``), so this module imports no analysis code::
-
-    {"parameters": {"primary_region": ...},          # or "regions": {"primary", "recovery"}
-     "rto":       {service: {"read":  {"rto_s" (or "recovery_s"), "recovered", "status",
-                                       "time_to_first_error_s", "failed", "unknown", "total"},
-                             "write": {...}}},
-     "data_loss": {"lost": int, "lost_ids": [...], "rpo_s": float} | None,
-     "routing":   {service: {"region_before", "region_during", "region_after", "switched_at_s"
-                             (or "switched_at"), "switched_to", "stayed"}},
-     "errors":    {service: {"ratio", "failed", "total"}},   # optional; else derived from "rto"
-     "replication": {"max_lag_s": float}}                    # optional
+Input is the typed analysis bundle (:class:`gameday.analysis.results.AnalysisSummary`): RTO per
+service and kind (:class:`~gameday.analysis.rto.RtoResult`), data loss
+(:class:`~gameday.analysis.rpo.DataLossResult`, None when nothing was read back) and routing per
+service (:class:`~gameday.analysis.routing.RoutingResult`). Error ratios of unaffected services
+come from the RTO counts unless given; the replica lag only when measured.
 
 An SLO whose measurement is missing from the bundle *fails* (with a message saying so):
 a drill that measured nothing must not look green.
@@ -21,10 +14,17 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Any, TypeVar
 
+from gameday.analysis.results import AnalysisSummary
+from gameday.analysis.routing import RoutingResult
+from gameday.analysis.rpo import DataLossResult
+from gameday.analysis.rto import RtoResult
 from gameday.drill.scenario import ANY_SERVICE, Scenario, Slos
 from gameday.errors import DrillError
+
+T = TypeVar("T")
+Measured = float | int | str | None
 
 SLO_BREACH_PREFIX = "SLO breach:"
 MAX_IDS_SHOWN = 10
@@ -35,8 +35,8 @@ class SloVerdict:
     """One checked SLO: what was allowed, what was measured, and a sentence saying both."""
 
     name: str
-    expected: Any
-    measured: Any
+    expected: Measured
+    measured: Measured
     passed: bool
     message: str
 
@@ -44,22 +44,34 @@ class SloVerdict:
         return asdict(self)
 
 
-def evaluate(scenario: Scenario, results: Mapping[str, Any], *, timing: str = "fast",
-             regions: Mapping[str, str] | None = None, routing_mode: str | None = None) -> list[SloVerdict]:
-    """Every SLO of the scenario (for this timing profile and routing mode) checked against the results."""
+@dataclass(frozen=True)
+class ErrorRatio:
+    """Failed (or unknown) requests of one service over all its post-fault requests."""
+
+    ratio: float
+    failed: int
+    total: int
+
+
+def evaluate(scenario: Scenario, results: AnalysisSummary, *, timing: str = "fast",
+             regions: Mapping[str, str] | None = None, routing_mode: str | None = None,
+             write_services: Sequence[str] | None = None, errors: Mapping[str, ErrorRatio] | None = None,
+             replica_lag_s: float | None = None) -> list[SloVerdict]:
+    """Every SLO of the scenario (for this timing profile and routing mode) checked against the results.
+
+    ``write_services``: the services the load wrote to (an inherited write budget is skipped for the
+    others); ``errors``: error ratios per service (default: from the RTO counts).
+    """
     slos = scenario.slos_for(timing, routing_mode)
-    regions = dict(regions or results.get("regions") or {})
-    primary = (results.get("parameters") or {}).get("primary_region")
-    if primary and "primary" not in regions:
-        regions["primary"] = primary
+    regions = dict(regions or {})
+    if "primary" not in regions:
+        regions["primary"] = results.parameters.primary_region
     verdicts: list[SloVerdict] = []
-    load = results.get("load") or {}
-    verdicts += _rto(slos, results.get("rto") or {}, load.get("write_services"))
-    verdicts += _data_loss(slos, results.get("data_loss"))
-    verdicts += _regions(slos, results.get("routing") or {}, regions)
-    errors = results.get("errors") or _error_ratios(results.get("rto") or {})
-    verdicts += _unaffected(slos, errors, results.get("routing") or {})
-    verdicts += _replica_lag(slos, results)
+    verdicts += _rto(slos, results.rto, write_services)
+    verdicts += _data_loss(slos, results.data_loss)
+    verdicts += _regions(slos, results.routing, regions)
+    verdicts += _unaffected(slos, errors if errors is not None else _error_ratios(results.rto), results.routing)
+    verdicts += _replica_lag(slos, replica_lag_s)
     return verdicts
 
 
@@ -100,13 +112,11 @@ def _md(text: str) -> str:
     return text.replace("|", "\\|").replace("\n", " ")
 
 
-def _show(value: Any) -> str:
+def _show(value: Measured) -> str:
     if value is None:
         return "-"
     if isinstance(value, float):
         return f"{value:.3g}" if abs(value) < 1 else f"{value:.1f}"
-    if isinstance(value, list | tuple):
-        return ", ".join(map(str, value)) or "-"
     return str(value)
 
 
@@ -123,15 +133,7 @@ def _cmp(measured: float, allowed: float) -> str:
     return "<=" if measured <= allowed else ">"
 
 
-def _num(value: Any) -> float | None:
-    if isinstance(value, bool) or value is None:
-        return None
-    if isinstance(value, int | float):
-        return float(value)
-    return None
-
-
-def _for_services(table: Mapping[str, Any], measured: Iterable[str]) -> list[tuple[str, Any]]:
+def _for_services(table: Mapping[str, T], measured: Iterable[str]) -> list[tuple[str, T]]:
     """(service, expectation) pairs: named services always, ``*`` for every measured service."""
     pairs = [(s, v) for s, v in table.items() if s != ANY_SERVICE]
     if ANY_SERVICE in table:
@@ -142,7 +144,8 @@ def _for_services(table: Mapping[str, Any], measured: Iterable[str]) -> list[tup
 
 # --- checks -------------------------------------------------------------------------------------
 
-def _rto(slos: Slos, rto: Mapping[str, Any], write_services: Sequence[str] | None = None) -> list[SloVerdict]:
+def _rto(slos: Slos, rto: Mapping[str, Mapping[str, RtoResult]],
+         write_services: Sequence[str] | None = None) -> list[SloVerdict]:
     out: list[SloVerdict] = []
     services = sorted(set(_for_services_names(slos.rto_s, rto))
                       | set(_for_services_names(slos.write_rto_s, rto)))
@@ -155,7 +158,7 @@ def _rto(slos: Slos, rto: Mapping[str, Any], write_services: Sequence[str] | Non
             budget = slos.read_budget(service) if kind == "read" else slos.write_budget(service)
             if budget is None:
                 continue
-            m = (rto.get(service) or {}).get(kind)
+            m = rto.get(service, {}).get(kind)
             inherited = kind == "write" and service not in slos.write_rto_s and ANY_SERVICE not in slos.write_rto_s
             if inherited and write_services is not None and service not in write_services:
                 continue  # the load never writes to this service; an explicit write budget still must be met
@@ -163,11 +166,11 @@ def _rto(slos: Slos, rto: Mapping[str, Any], write_services: Sequence[str] | Non
     return out
 
 
-def _for_services_names(table: Mapping[str, Any], measured: Iterable[str]) -> list[str]:
+def _for_services_names(table: Mapping[str, object], measured: Iterable[str]) -> list[str]:
     return [s for s, _ in _for_services(table, measured)]
 
 
-def _rto_one(service: str, kind: str, budget: float, m: Mapping[str, Any] | None,
+def _rto_one(service: str, kind: str, budget: float, m: RtoResult | None,
              basis: str | None = None) -> SloVerdict:
     """One RTO verdict; a derived budget's formula ends the message ("budget 3.2 s = ...")."""
     v = _rto_verdict(service, kind, budget, m)
@@ -176,56 +179,41 @@ def _rto_one(service: str, kind: str, budget: float, m: Mapping[str, Any] | None
     return SloVerdict(v.name, v.expected, v.measured, v.passed, f"{v.message} (budget {basis})")
 
 
-def _rto_verdict(service: str, kind: str, budget: float, m: Mapping[str, Any] | None) -> SloVerdict:
+def _rto_verdict(service: str, kind: str, budget: float, m: RtoResult | None) -> SloVerdict:
     name = f"rto.{service}.{kind}"
     label = f"{service} {kind} RTO"
     allowed = f"{budget:.1f} s allowed"
-    if not m or m.get("status") == "no_data":
+    if m is None or m.status == "no_data":
         return SloVerdict(name, budget, None, False,
                           f"{label} not measured (no {kind} requests after the fault); {allowed}")
-    if m.get("recovered") is False:
-        first = _num(_first(m, "time_to_first_error_s", "first_error_s"))
+    if not m.recovered:
+        first = m.time_to_first_error_s
         bits = [f"first error at {first:.1f} s" if first is not None else None,
-                f"{m.get('failed', 0)} failed, {m.get('unknown', 0)} unknown"]
+                f"{m.failed} failed, {m.unknown} unknown"]
         detail = "; ".join(b for b in bits if b)
         return SloVerdict(name, budget, None, False,
                           f"{service} {kind}s never recovered within the run ({detail}); {allowed}")
-    recovery = _num(_first(m, "rto_s", "recovery_s"))
-    if recovery is None:
-        recovery = 0.0
+    recovery = m.rto_s if m.rto_s is not None else 0.0
     a, b = _secs(recovery, budget)
     passed = recovery <= budget
-    quiet = m.get("status") == "no_errors" or (m.get("status") is None and not m.get("failed")
-                                                and not m.get("unknown"))
-    suffix = " (no errors)" if recovery == 0 and quiet else ""
+    suffix = " (no errors)" if recovery == 0 and m.status == "no_errors" else ""
     return SloVerdict(name, budget, recovery, passed,
                       f"{label} {a} {_cmp(recovery, budget)} {b} allowed{suffix}")
 
 
-def _first(m: Mapping[str, Any], *keys: str) -> Any:
-    """The first key present: the analysis module's name first, then the brief's older name."""
-    for k in keys:
-        if m.get(k) is not None:
-            return m[k]
-    return None
-
-
-def _error_ratios(rto: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+def _error_ratios(rto: Mapping[str, Mapping[str, RtoResult]]) -> dict[str, ErrorRatio]:
     """Per-service error ratio over every post-fault request (reads and writes) from RTO counts."""
-    out: dict[str, dict[str, Any]] = {}
+    out: dict[str, ErrorRatio] = {}
     for service, kinds in rto.items():
-        failed = total = 0
-        for m in (kinds or {}).values():
-            if not isinstance(m, Mapping) or m.get("total") is None:
-                continue
-            failed += int(m.get("failed") or 0) + int(m.get("unknown") or 0)
-            total += int(m["total"])
+        per_kind = [m for k, m in kinds.items() if k in ("read", "write")]
+        failed = sum(m.failed + m.unknown for m in per_kind)
+        total = sum(m.total for m in per_kind)
         if total:
-            out[service] = {"ratio": failed / total, "failed": failed, "total": total}
+            out[service] = ErrorRatio(failed / total, failed, total)
     return out
 
 
-def _data_loss(slos: Slos, loss: Mapping[str, Any] | None) -> list[SloVerdict]:
+def _data_loss(slos: Slos, loss: DataLossResult | None) -> list[SloVerdict]:
     out: list[SloVerdict] = []
     if slos.max_lost_writes is None and slos.max_rpo_s is None:
         return out
@@ -236,9 +224,7 @@ def _data_loss(slos: Slos, loss: Mapping[str, Any] | None) -> list[SloVerdict]:
                 out.append(SloVerdict(name, expected, None, False,
                                       f"{what} not measured: the results have no data-loss analysis"))
         return out
-    lost_raw = loss.get("lost", 0)
-    ids = list(loss.get("lost_ids") or (lost_raw if isinstance(lost_raw, list | tuple) else []))
-    lost = len(lost_raw) if isinstance(lost_raw, list | tuple) else int(lost_raw or 0)
+    lost, ids = loss.lost, loss.lost_ids
     if slos.max_lost_writes is not None:
         allowed = slos.max_lost_writes
         passed = lost <= allowed
@@ -249,9 +235,7 @@ def _data_loss(slos: Slos, loss: Mapping[str, Any] | None) -> list[SloVerdict]:
             msg += f" (ids: {shown}{more})"
         out.append(SloVerdict("lost_writes", allowed, lost, passed, msg))
     if slos.max_rpo_s is not None:
-        rpo = _num(loss.get("rpo_s"))
-        if rpo is None:
-            rpo = 0.0
+        rpo = loss.rpo_s
         a, b = _secs(rpo, slos.max_rpo_s)
         detail = f" ({lost} acknowledged writes lost)" if lost else ""
         out.append(SloVerdict("rpo", slos.max_rpo_s, rpo, rpo <= slos.max_rpo_s,
@@ -267,10 +251,9 @@ def _region_of(role: str, regions: Mapping[str, str]) -> str:
     return region
 
 
-def _regions(slos: Slos, routing: Mapping[str, Any], regions: Mapping[str, str]) -> list[SloVerdict]:
+def _regions(slos: Slos, routing: Mapping[str, RoutingResult], regions: Mapping[str, str]) -> list[SloVerdict]:
     out: list[SloVerdict] = []
-    for key, when, label in (("region_during", slos.during_region, "during"),
-                             ("region_after", slos.end_region, "end")):
+    for when, label in ((slos.during_region, "during"), (slos.end_region, "end")):
         if ANY_SERVICE in when and not routing:
             role = when[ANY_SERVICE]
             out.append(SloVerdict(f"{label}_region", f"{role} {_region_of(role, regions)}", None, False,
@@ -283,7 +266,7 @@ def _regions(slos: Slos, routing: Mapping[str, Any], regions: Mapping[str, str])
                 out.append(SloVerdict(name, f"{role} {expected}", None, False,
                                       f"{service}: no routing measurement, expected {role} {expected}"))
                 continue
-            measured = r.get(key)
+            measured = r.region_during if label == "during" else r.region_after
             verb = "was served from" if label == "during" else "ended in"
             phase = " during the fault" if label == "during" else ""
             if measured is None:
@@ -300,21 +283,21 @@ def _regions(slos: Slos, routing: Mapping[str, Any], regions: Mapping[str, str])
         r = routing.get(service)
         recovery = regions.get("recovery", "the recovery region")
         name = f"must_switch.{service}"
-        switched = _num(_first(r or {}, "switched_at_s", "switched_at"))
         if r is None:
             out.append(SloVerdict(name, "switch", None, False, f"{service}: no routing measurement, "
                                   f"expected a switch to recovery {recovery}"))
-        elif switched is None:
+        elif r.switched_at_s is None:
             out.append(SloVerdict(name, "switch", None, False, f"{service} never switched region, "
                                   f"expected a switch to recovery {recovery}"))
         else:
-            to = r.get("switched_to") or r.get("region_during") or recovery
-            out.append(SloVerdict(name, "switch", switched, True,
-                                  f"{service} switched to {to} at {switched:.1f} s"))
+            to = r.switched_to or r.region_during or recovery
+            out.append(SloVerdict(name, "switch", r.switched_at_s, True,
+                                  f"{service} switched to {to} at {r.switched_at_s:.1f} s"))
     return out
 
 
-def _unaffected(slos: Slos, errors: Mapping[str, Any], routing: Mapping[str, Any]) -> list[SloVerdict]:
+def _unaffected(slos: Slos, errors: Mapping[str, ErrorRatio],
+                routing: Mapping[str, RoutingResult]) -> list[SloVerdict]:
     out: list[SloVerdict] = []
     if slos.unaffected is None:
         return out
@@ -322,38 +305,30 @@ def _unaffected(slos: Slos, errors: Mapping[str, Any], routing: Mapping[str, Any
     for service in slos.unaffected.services:
         e = errors.get(service)
         name = f"unaffected.{service}.errors"
-        if not e or _num(e.get("ratio")) is None:
+        if e is None:
             out.append(SloVerdict(name, limit, None, False,
                                   f"{service} error ratio not measured; {limit:.1%} allowed"))
         else:
-            ratio = float(e["ratio"])
-            counts = (f" ({e['failed']} of {e['total']} requests failed)"
-                      if "failed" in e and "total" in e else "")
-            msg = f"{service} error ratio {ratio:.1%} {_cmp(ratio, limit)} {limit:.1%} allowed{counts}"
-            out.append(SloVerdict(name, limit, ratio, ratio <= limit, msg))
+            counts = f" ({e.failed} of {e.total} requests failed)"
+            msg = f"{service} error ratio {e.ratio:.1%} {_cmp(e.ratio, limit)} {limit:.1%} allowed{counts}"
+            out.append(SloVerdict(name, limit, e.ratio, e.ratio <= limit, msg))
         r = routing.get(service)
         if r is not None:
-            before, after = r.get("region_before"), r.get("region_after")
-            stayed = r.get("stayed")
-            if stayed is None:
-                stayed = r.get("switched_at") is None and before == after
+            before, after = r.region_before, r.region_after
             name = f"unaffected.{service}.region"
-            if stayed:
+            if r.stayed:
                 out.append(SloVerdict(name, "stay", before, True, f"{service} stayed in {before}"))
             else:
-                during = r.get("region_during")
+                during = r.region_during
                 path = " -> ".join(str(x) for x in (before, during, after) if x is not None)
                 out.append(SloVerdict(name, "stay", path, False,
                                       f"{service} switched region ({path}) but should be unaffected"))
     return out
 
 
-def _replica_lag(slos: Slos, results: Mapping[str, Any]) -> list[SloVerdict]:
+def _replica_lag(slos: Slos, lag: float | None) -> list[SloVerdict]:
     if slos.max_replica_lag_s is None:
         return []
-    lag = _num((results.get("replication") or {}).get("max_lag_s"))
-    if lag is None:
-        lag = _num(results.get("replica_lag_s"))
     if lag is None:
         return [SloVerdict("replica_lag", slos.max_replica_lag_s, None, False,
                            f"replica lag not measured; {slos.max_replica_lag_s:.1f} s allowed")]

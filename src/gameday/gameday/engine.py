@@ -98,21 +98,24 @@ def measurements_of(scenario: Any, result: Any, plan: Plan) -> list[Measurement]
         return []
     budgets = {v.name: v.expected for v in result.verdicts}
     out: list[Measurement] = []
-    for svc, kinds in sorted((result.results.get("rto") or {}).items()):
+    analysis = result.results.analysis
+    if analysis is None:
+        return out
+    for svc, kinds in sorted(analysis.rto.items()):
         for kind, metric in (("read", "rto"), ("write", "write_rto")):
-            m = (kinds or {}).get(kind)
-            if not m:
+            m = kinds.get(kind)
+            if m is None:
                 continue
-            value = m.get("rto_s") if m.get("recovered") else None
+            value = m.rto_s if m.recovered else None
             budget = budgets.get(f"rto.{svc}.{kind}")
-            out.append(Measurement(svc, metric, None if value is None else float(value), m.get("status"),
+            out.append(Measurement(svc, metric, None if value is None else float(value), m.status,
                                    budget if isinstance(budget, int | float) else None,
                                    plan.policy.target(metric, svc, scenario.fault)))
-    loss = result.results.get("data_loss")
-    if loss:
-        for metric, key, unit in (("rpo", "rpo_s", "s"), ("lost_writes", "lost", "writes")):
+    loss = analysis.data_loss
+    if loss is not None:
+        for metric, figure, unit in (("rpo", loss.rpo_s, "s"), ("lost_writes", float(loss.lost), "writes")):
             budget = budgets.get("rpo" if metric == "rpo" else "lost_writes")
-            out.append(Measurement("*", metric, float(loss.get(key) or 0), "valid" if loss.get("valid", True)
+            out.append(Measurement("*", metric, float(figure), "valid" if loss.valid
                                    else "invalid", budget if isinstance(budget, int | float) else None,
                                    plan.policy.target(metric, "*", scenario.fault) if metric == "rpo" else None, unit))
     return out

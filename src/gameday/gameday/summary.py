@@ -91,21 +91,21 @@ def timeline(s: Any) -> list[str]:
         return []
     lines = [f"{human_time(r.fault_start)[11:]} fault injected ({s.scenario.experiment})"]
     events: list[tuple[float, str]] = []
-    for svc, kinds in sorted((r.results.get("rto") or {}).items()):
-        for kind, m in sorted((kinds or {}).items()):
-            if kind not in ("read", "write") or not isinstance(m, dict):
+    analysis = r.results.analysis
+    for svc, kinds in sorted(analysis.rto.items() if analysis is not None else ()):
+        for kind, m in sorted(kinds.items()):
+            if kind not in ("read", "write"):
                 continue
-            first = m.get("time_to_first_error_s")
+            first = m.time_to_first_error_s
             if first is not None:
                 events.append((float(first), f"{svc} {kind}s: first error"))
-            if m.get("recovered") and m.get("rto_s"):
-                events.append((float(m["rto_s"]), f"{svc} {kind}s recovered (RTO {float(m['rto_s']):.2f} s)"))
-            elif m.get("recovered") is False:
+            if m.recovered and m.rto_s:
+                events.append((m.rto_s, f"{svc} {kind}s recovered (RTO {m.rto_s:.2f} s)"))
+            elif not m.recovered:
                 events.append((float("inf"), f"{svc} {kind}s never recovered within the run"))
-    for svc, rt in sorted((r.results.get("routing") or {}).items()):
-        at = rt.get("switched_at_s")
-        if at is not None and rt.get("switched_to"):
-            events.append((float(at), f"{svc} switched to {rt['switched_to']}"))
+    for svc, rt in sorted(analysis.routing.items() if analysis is not None else ()):
+        if rt.switched_at_s is not None and rt.switched_to:
+            events.append((rt.switched_at_s, f"{svc} switched to {rt.switched_to}"))
     if r.fault_end is not None:
         events.append((r.fault_end - r.fault_start, "experiment's rollback finished"))
     for t, text in sorted(events, key=lambda e: e[0]):

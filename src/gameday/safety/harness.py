@@ -29,7 +29,6 @@ from gameday.safety import undolog
 from gameday.safety.guard import Trip
 from gameday.safety.replay import Target, check_steady, replay
 from gameday.util.procs import ProcessRegistry, kill_group, kill_recorded
-from gameday.util.redact import redact
 from gameday.util.retry import poll_until
 
 if TYPE_CHECKING:
@@ -264,14 +263,13 @@ class _EnvEndpoints:
 
 def halted_result(scenario: Any, run_dir: Path, journal: dict[str, Any], safety: DrillSafety) -> DrillResult:
     """The DrillResult of a drill a stop condition halted: no SLO verdicts, the trip as the verdict."""
-    from gameday.drill.runner import DrillResult
+    from gameday.drill.results import ChaosRun, DrillResults
+    from gameday.drill.runner import DrillResult, write_results
 
     assert safety.halted is not None
-    trip = safety.halted.to_dict()
-    rollbacks = [{"name": r.get("activity", {}).get("name"), "status": r.get("status")}
-                 for r in journal.get("rollbacks", [])]
-    results = {"halted": trip, "chaos": {"status": journal.get("status"), "rollbacks": rollbacks}}
-    (Path(run_dir) / "results.json").write_text(json.dumps(redact(results), indent=2, default=str))
-    start = safety.forwarded_at or trip["detected_at"]
+    chaos = ChaosRun.from_journal(journal)
+    results = DrillResults(chaos=ChaosRun(chaos.status, rollbacks=chaos.rollbacks), halted=safety.halted)
+    write_results(Path(run_dir), results)
+    start = safety.forwarded_at or safety.halted.detected_at
     return DrillResult(scenario.name, Path(run_dir), start, None, results, [], str(journal.get("status")),
                        None, halted=safety.halted)
