@@ -97,10 +97,10 @@ def analyse(d: Path, fault: float, fault_end: float) -> None:
     cpu = c1.user - c0.user + c1.system - c0.system
     print(json.dumps({"seconds": elapsed, "cpu_s": cpu, "present_s": t_present,
                       "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-                      "requests": summary["requests"], "writes": summary["writes"],
-                      "web_read_rto_s": summary["rto"]["web"]["read"]["rto_s"],
-                      "lost": summary["data_loss"]["lost"],
-                      "web_switched_to": summary["routing"]["web"]["switched_to"]}))
+                      "requests": summary.requests, "writes": summary.writes,
+                      "web_read_rto_s": summary.rto["web"]["read"].rto_s,
+                      "lost": summary.data_loss.lost if summary.data_loss is not None else None,
+                      "web_switched_to": summary.routing["web"].switched_to}))
 
 
 def main() -> int:
