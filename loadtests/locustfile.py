@@ -20,6 +20,10 @@ Normally started by ``gameday.load.runner.LoadRunner`` and configured by env:
   GAMEDAY_JOURNAL_COMPRESSION  gzip / zstd / none (default: zstd if installed, else gzip)
   GAMEDAY_JOURNAL_FLUSH_S  how often buffered journal lines reach the file (default 0.2 s; always at stop)
 
+Journal and run.json fields: ``gameday.util.journal_schema`` (RequestRecord, WriteRecord, RunInfo).
+Without gameday installed (a stock locust image), copy ``src/gameday/util/journal_schema.py``
+beside this file: it needs nothing but the standard library.
+
 Pacing: each (service, kind) has one user running a fixed schedule (request k starts at k/rate s)
 and each request runs in its own greenlet, so a stalled target does not stretch the schedule:
 the time resolution of the probes is 1/rate whatever the target does.
@@ -39,6 +43,7 @@ import socket
 import sys
 import time
 import uuid
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -73,6 +78,17 @@ except ImportError:  # locust run from a venv without gameday: buffered, no rota
             if not self._fh.closed:
                 self.flush(fsync=True)
                 self._fh.close()
+
+
+try:
+    from gameday.util.journal_schema import RequestRecord, RunInfo, WriteRecord
+except ImportError:  # no gameday here: the schema file beside this one (locust puts this folder on sys.path)
+    try:
+        from journal_schema import RequestRecord, RunInfo, WriteRecord  # type: ignore[no-redef]
+    except ImportError:
+        sys.stderr.write("gameday locustfile: gameday is not installed and journal_schema.py is not beside "
+                         "this file; fix: copy src/gameday/util/journal_schema.py next to the locustfile\n")
+        raise SystemExit(2) from None
 
 
 def _fail(message: str) -> None:
@@ -184,12 +200,10 @@ class Journal:
                region: str | None, instance: str | None, error: str | None) -> None:
         if self.inflight.pop(ctx.get("token", -1), None) is None and "token" in ctx:
             return  # already journaled (abandoned at stop)
-        self.requests.write({"t0": t0, "t1": t1, "service": ctx["service"], "kind": ctx["kind"],
-                             "endpoint": ctx["endpoint"], "outcome": outcome, "status": status,
-                             "region": region, "instance": instance, "error": error})
+        self.requests.write(RequestRecord(t0, t1, ctx["service"], ctx["kind"], outcome, ctx["endpoint"], status,
+                                          region, instance, error).to_dict())
         if ctx["kind"] == "write":
-            self.ledger.write({"id": ctx["id"], "service": ctx["service"], "t0": t0, "t1": t1,
-                               "outcome": outcome, "status": status, "region": region})
+            self.ledger.write(WriteRecord(ctx["id"], ctx["service"], t0, t1, outcome, status, region).to_dict())
 
     def abandon_inflight(self) -> None:
         now = time.time()
@@ -394,34 +408,32 @@ def _on_test_start(environment: Any, **_: Any) -> None:
     role = _role(environment)
     RECORDS_DIR.mkdir(parents=True, exist_ok=True)
     opts = getattr(environment, "parsed_options", None)
-    info: dict[str, Any] = {
-        "run_id": RUN_ID, "pid": os.getpid(), "started": time.time(), "targets": TARGETS,
-        "probe_rate": PROBE_RATE, "write_rate": WRITE_RATE, "write_services": WRITE_SERVICES,
-        "connect_timeout": CONNECT_TIMEOUT, "read_timeout": READ_TIMEOUT, "record": RECORD,
-        "users": int(getattr(opts, "num_users", None) or USER_COUNT), "schedules": USER_COUNT,
-        "host": environment.host, "role": role}
+    info = RunInfo(
+        run_id=RUN_ID, pid=os.getpid(), started=time.time(), role=role, targets=dict(TARGETS),
+        probe_rate=PROBE_RATE, write_rate=WRITE_RATE, write_services=list(WRITE_SERVICES),
+        connect_timeout=CONNECT_TIMEOUT, read_timeout=READ_TIMEOUT, record=RECORD,
+        users=int(getattr(opts, "num_users", None) or USER_COUNT), schedules=USER_COUNT, host=environment.host)
     if role == "worker":
         WORKER_ID = os.environ.get("GAMEDAY_WORKER_ID", "").strip() or \
             f"w{int(getattr(environment.runner, 'worker_index', 0)) + 1}"
         suffix = f"-{WORKER_ID}"
-        info.update(worker_id=WORKER_ID, hostname=socket.gethostname(),
-                    client_id=getattr(environment.runner, "client_id", None),
-                    journals=[f"requests{suffix}.jsonl", f"ledger{suffix}.jsonl"],
-                    write_id_prefix=f"{RUN_ID}-{WORKER_ID}-")
+        client_id = getattr(environment.runner, "client_id", None)
+        info = replace(info, worker_id=WORKER_ID, hostname=socket.gethostname(),
+                       client_id=None if client_id is None else str(client_id),
+                       journals=[f"requests{suffix}.jsonl", f"ledger{suffix}.jsonl"],
+                       write_id_prefix=f"{RUN_ID}-{WORKER_ID}-")
         if RECORD and JOURNAL is None:
             JOURNAL = Journal(RECORDS_DIR, suffix)
-        (RECORDS_DIR / f"run{suffix}.json").write_text(json.dumps(info, indent=1))
-        environment.runner.send_message("gameday_worker", info)  # the master's run.json lists every worker
+        (RECORDS_DIR / f"run{suffix}.json").write_text(json.dumps(info.to_dict(), indent=1))
+        environment.runner.send_message("gameday_worker", info.to_dict())  # the master's run.json lists them
     elif role == "master":
-        _MASTER_INFO.clear()
-        _MASTER_INFO.update(info, expected_workers=int(os.environ.get("GAMEDAY_EXPECT_WORKERS", "0") or 0),
-                            workers=[])
+        _MASTER_INFO[:] = [replace(info, expected_workers=int(os.environ.get("GAMEDAY_EXPECT_WORKERS", "0") or 0))]
         _write_master_info()
     else:
         if RECORD and JOURNAL is None:
             JOURNAL = Journal(RECORDS_DIR)
-        info.update(journals=["requests.jsonl", "ledger.jsonl"], write_id_prefix=f"{RUN_ID}-")
-        (RECORDS_DIR / "run.json").write_text(json.dumps(info, indent=1))
+        info = replace(info, journals=["requests.jsonl", "ledger.jsonl"], write_id_prefix=f"{RUN_ID}-")
+        (RECORDS_DIR / "run.json").write_text(json.dumps(info.to_dict(), indent=1))
     if role != "worker" and (opts is None or not getattr(opts, "run_time", None)):
         def safety_stop() -> None:
             gevent.sleep(MAX_RUN_TIME)
@@ -448,7 +460,7 @@ def _on_test_stopping(environment: Any = None, **_: Any) -> None:
 # master stops (test_stopping), it asks every worker to stop scheduling, let in-flight requests
 # finish, journal them, and send its final stats; it waits (bounded) for every worker's answer.
 
-_MASTER_INFO: dict[str, Any] = {}
+_MASTER_INFO: list[RunInfo] = []  # the master's run info (one, once the test started)
 _DRAINED: set[str] = set()
 
 
@@ -462,14 +474,17 @@ def _role(environment: Any) -> str:
 
 def _write_master_info() -> None:
     tmp = RECORDS_DIR / "run.json.tmp"
-    tmp.write_text(json.dumps(_MASTER_INFO, indent=1))
+    tmp.write_text(json.dumps(_MASTER_INFO[0].to_dict(), indent=1))
     tmp.replace(RECORDS_DIR / "run.json")
 
 
 def _register_master(environment: Any) -> None:
     def on_worker(msg: Any, **_: Any) -> None:
-        workers = [w for w in _MASTER_INFO.get("workers", []) if w.get("worker_id") != msg.data.get("worker_id")]
-        _MASTER_INFO["workers"] = sorted([*workers, dict(msg.data)], key=lambda w: str(w.get("worker_id")))
+        if not _MASTER_INFO:
+            return
+        worker = RunInfo.from_dict(dict(msg.data))
+        workers = [w for w in _MASTER_INFO[0].workers if w.worker_id != worker.worker_id]
+        _MASTER_INFO[0] = replace(_MASTER_INFO[0], workers=sorted([*workers, worker], key=lambda w: str(w.worker_id)))
         _write_master_info()
 
     def on_drained(msg: Any, **_: Any) -> None:
@@ -492,7 +507,8 @@ def _drain_workers(environment: Any) -> None:
     if missing:
         sys.stderr.write(f"gameday locustfile: workers {missing} did not confirm their final stats in time\n")
     if _MASTER_INFO:
-        _MASTER_INFO.update(stopped=time.time(), workers_drained=sorted(_DRAINED), workers_missing=missing)
+        _MASTER_INFO[0] = replace(_MASTER_INFO[0], stopped=time.time(), workers_drained=sorted(_DRAINED),
+                                  workers_missing=missing)
         _write_master_info()
 
 

@@ -15,7 +15,7 @@ from gameday.analysis import (
     rto_by_service,
     summarise,
 )
-from gameday.analysis.models import Request, Write
+from gameday.analysis.models import Request, parse_request, parse_write
 from gameday.analysis.synthetic import Outage, probe_timeline, writes_from
 from gameday.errors import ConfigError
 from gameday.util.jsonl import JsonlWriter
@@ -87,12 +87,12 @@ def test_load_journals_and_bad_records(tmp_path: Path) -> None:
 
     good = reqs[0].to_dict()
     with pytest.raises(ConfigError, match="outcome"):
-        Request.from_dict({**good, "outcome": "maybe"}, source="requests.jsonl")
+        parse_request({**good, "outcome": "maybe"}, source="requests.jsonl")
     with pytest.raises(ConfigError, match="t0"):
-        Request.from_dict({**good, "t0": None})
+        parse_request({**good, "t0": None})
     with pytest.raises(ConfigError, match="kind"):
-        Request.from_dict({**good, "kind": "delete"})
+        parse_request({**good, "kind": "delete"})
     with pytest.raises(ConfigError, match="id"):
-        Write.from_dict({"service": "orders", "t0": 1.0, "t1": 2.0, "outcome": "ok"})
-    minimal = Request.from_dict({"t0": 1, "t1": 2, "service": "web", "kind": "read", "outcome": "ok"})
+        parse_write({"service": "orders", "t0": 1.0, "t1": 2.0, "outcome": "ok"})
+    minimal = parse_request({"t0": 1, "t1": 2, "service": "web", "kind": "read", "outcome": "ok"})
     assert minimal.region is None and minimal.t0 == 1.0

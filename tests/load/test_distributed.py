@@ -15,6 +15,7 @@ from gameday.analysis import load_ledger
 from gameday.analysis.rpo import check_writes
 from gameday.errors import ConfigError
 from gameday.load import LoadRunner
+from gameday.load.runner import read_run_info
 from gameday.util.jsonl import read_jsonl
 from gameday.util.procs import pid_alive
 
@@ -34,8 +35,8 @@ def test_two_workers_one_timeline(start_app: AppFactory, pg: ThrowawayPg, tmp_pa
                     workers=2, users=6)
     with lr:
         pids = [lr.registry.procs[n].pid for n in [lr.proc_name, *lr._worker_names()]]
-        info = json.loads(lr.run_info_path.read_text())
-        assert info["role"] == "master" and [w["worker_id"] for w in info["workers"]] == ["w1", "w2"]
+        info = read_run_info(lr.run_info_path)
+        assert info.role == "master" and [w.worker_id for w in info.workers] == ["w1", "w2"]
         result = lr.wait()
     assert result.exit_code == 0 and not result.forced_kill
     assert not any(pid_alive(p) for p in pids)
@@ -46,13 +47,13 @@ def test_two_workers_one_timeline(start_app: AppFactory, pg: ThrowawayPg, tmp_pa
     assert all(n > 0 for n in per_worker.values()), per_worker
 
     # run.json describes the whole run: the master and every worker (not the last writer)
-    info = json.loads(result.run_info_path.read_text())
-    assert info["users"] == 6 and info["expected_workers"] == 2
-    assert sorted(info["workers_drained"]) == sorted(w["client_id"] for w in info["workers"])
-    assert not info["workers_missing"]
-    for w in info["workers"]:
-        assert w["write_id_prefix"] == f"{lr.run_id}-{w['worker_id']}-"
-        assert (out / f"run-{w['worker_id']}.json").is_file()
+    info = result.run_info()
+    assert info.users == 6 and info.expected_workers == 2
+    assert sorted(info.workers_drained) == sorted(str(w.client_id) for w in info.workers)
+    assert not info.workers_missing
+    for w in info.workers:
+        assert w.write_id_prefix == f"{lr.run_id}-{w.worker_id}-"
+        assert read_run_info(out / f"run-{w.worker_id}.json").worker_id == w.worker_id
 
     # the merged timeline holds every request exactly once, as locust's own (master) totals count them
     merged = result.requests()

@@ -16,6 +16,7 @@ import pytest
 from gameday.analysis import load_ledger, load_requests
 from gameday.drill.runner import run_drill
 from gameday.drill.scenario import load_scenario
+from gameday.load.runner import read_run_info
 from gameday.provision.topology import Topology
 from gameday.pytest_plugin import skip_if_inconclusive
 from gameday.sandbox import client
@@ -41,9 +42,9 @@ def test_drill_with_two_locust_workers(tmp_path: Path, monkeypatch: pytest.Monke
                            password=password)
         skip_if_inconclusive(result)
         load = tmp_path / "drill" / "load"
-        info = json.loads((load / "run.json").read_text())
-        assert info["role"] == "master" and [w["worker_id"] for w in info["workers"]] == ["w1", "w2"]
-        assert not info["workers_missing"]
+        info = read_run_info(load / "run.json")
+        assert info.role == "master" and [w.worker_id for w in info.workers] == ["w1", "w2"]
+        assert not info.workers_missing
 
         # the merged timeline holds every request of every worker exactly once, as locust counts them
         per_worker = [list(read_jsonl(load / f"requests-{w}.jsonl")) for w in ("w1", "w2")]
@@ -60,7 +61,7 @@ def test_drill_with_two_locust_workers(tmp_path: Path, monkeypatch: pytest.Monke
         ledger = [{"id": w.id, "outcome": w.outcome} for w in load_ledger(load)]
         ids = [w["id"] for w in ledger]
         assert ids and len(set(ids)) == len(ids)
-        run_id = info["run_id"]
+        run_id = info.run_id
         for w in ("w1", "w2"):  # one user per schedule: the write user runs on one of the two workers
             assert all(r["id"].startswith(f"{run_id}-{w}-orders-") for r in read_jsonl(load / f"ledger-{w}.jsonl"))
         assert sum(1 for w in ("w1", "w2") for _ in read_jsonl(load / f"ledger-{w}.jsonl")) == len(ids)

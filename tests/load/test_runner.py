@@ -14,7 +14,7 @@ import pytest
 from _pg import AppFactory, ThrowawayPg
 
 from gameday.errors import ConfigError, LoadError
-from gameday.load import LedgerRecord, LoadRunner, RequestRecord, read_ledger, read_requests
+from gameday.load import LoadRunner, RequestRecord, WriteRecord, read_ledger, read_requests
 from gameday.util.jsonl import read_jsonl
 from gameday.util.procs import ProcessRegistry, pid_alive
 from gameday.util.retry import wait_until
@@ -65,7 +65,7 @@ def test_records_appear_while_running_and_match_the_database(
     assert 0.07 < gaps[len(gaps) // 2] < 0.13  # median spacing ~ 1/rate
 
     ledger = result.ledger()
-    assert all(isinstance(w, LedgerRecord) for w in ledger)
+    assert all(isinstance(w, WriteRecord) for w in ledger)
     assert {w.service for w in ledger} == {"orders"} and len({w.id for w in ledger}) == len(ledger)
     writes = [r for r in reqs if r.kind == "write"]
     assert len(writes) == len(ledger) >= 15
@@ -177,7 +177,7 @@ def test_readers_type_records_and_skip_a_torn_last_line(tmp_path: Path) -> None:
     led = tmp_path / "ledger.jsonl"
     led.write_text(json.dumps({"id": "x", "service": "orders", "t0": 1, "t1": 2, "outcome": "ok",
                                "status": 201, "region": "r"}) + "\n")
-    assert read_ledger(led) == [LedgerRecord("x", "orders", 1.0, 2.0, "ok", 201, "r")]
+    assert read_ledger(led) == [WriteRecord("x", "orders", 1.0, 2.0, "ok", 201, "r")]
     led.write_text(json.dumps({"id": "x", "outcome": "maybe"}) + "\n")
     with pytest.raises(LoadError, match="outcome 'maybe'"):
         read_ledger(led)

@@ -27,7 +27,7 @@ import pyarrow.compute as pc
 import pyarrow.json as pj
 
 from gameday.analysis._series import Series
-from gameday.analysis.models import KINDS, OUTCOMES, Request, Write
+from gameday.analysis.models import KINDS, OUTCOMES, parse_request, parse_write
 from gameday.analysis.results import AnalysisParameters, AnalysisSummary, FaultWindow
 from gameday.analysis.routing import RoutingResult, routing_of_series
 from gameday.analysis.rpo import DataLossResult
@@ -38,8 +38,8 @@ from gameday.util.journal import journal_files, loads_line, open_segment
 Source = str | os.PathLike[str] | Iterable[str | os.PathLike[str]]
 BLOCK_BYTES = 32 << 20
 STREAM_BLOCK_BYTES = 8 << 20
-_OUT = {name: i for i, name in enumerate(OUTCOMES)}  # ok 0, failed 1, unknown 2 (as _series)
-_KIND = {name: i for i, name in enumerate(KINDS)}
+_OUT: dict[str, int] = {name: i for i, name in enumerate(OUTCOMES)}  # ok 0, failed 1, unknown 2 (as _series)
+_KIND: dict[str, int] = {name: i for i, name in enumerate(KINDS)}
 _RANK = np.array([2, 0, 1], dtype=np.int8)  # outcome code -> merge rank (ok > unknown > failed)
 _REQ_SCHEMA = pa.schema([("t0", pa.float64()), ("t1", pa.float64()), ("service", pa.string()),
                          ("kind", pa.string()), ("outcome", pa.string()), ("region", pa.string())])
@@ -233,7 +233,7 @@ def load_request_columns(source: Source) -> RequestColumns:
                 "region": _codes(tab["region"], reg, empty_is_null=True)}
 
     def slow(block: bytes, src: str) -> Cols:  # the in-memory parser: same errors, same skips
-        rs = [Request.from_dict(rec, source=src) for rec in _slow_records(block)]
+        rs = [parse_request(rec, source=src) for rec in _slow_records(block)]
         return {"t0": np.array([r.t0 for r in rs], dtype=np.float64),
                 "service": np.array([svc.code(r.service) for r in rs], dtype=np.int16),
                 "kind": np.array([_KIND[r.kind] for r in rs], dtype=np.int8),
@@ -278,7 +278,7 @@ def load_ledger_columns(source: Source) -> LedgerColumns:
                 "t1": tab["t1"].to_numpy(), "outcome": outcome}
 
     def slow(block: bytes, src: str) -> Cols:
-        ws = [Write.from_dict(rec, source=src) for rec in _slow_records(block)]
+        ws = [parse_write(rec, source=src) for rec in _slow_records(block)]
         return {"id": pa.array([w.id for w in ws], type=pa.string()),
                 "service": np.array([svc.code(w.service) for w in ws], dtype=np.int16),
                 "t1": np.array([w.t1 for w in ws], dtype=np.float64),

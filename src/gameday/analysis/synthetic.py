@@ -5,8 +5,10 @@ from __future__ import annotations
 import random
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Literal
 
 from gameday.analysis.models import Request, Write
+from gameday.util.journal_schema import Kind, Outcome
 
 
 @dataclass(frozen=True)
@@ -16,8 +18,8 @@ class Outage:
     start: float
     end: float
     service: str | None = None
-    kind: str | None = None
-    outcome: str = "failed"  # "failed" | "unknown" | "mixed"
+    kind: Kind | None = None
+    outcome: Outcome | Literal["mixed"] = "failed"
 
 
 def probe_timeline(*, start: float, duration_s: float,
@@ -36,7 +38,7 @@ def probe_timeline(*, start: float, duration_s: float,
     rng = random.Random(seed)
     out: list[Request] = []
     for svc in services:
-        rates = [("read", read_rate)]
+        rates: list[tuple[Kind, float]] = [("read", read_rate)]
         if svc in write_services and write_rate:
             rates.append(("write", write_rate))
         changes = sorted((region_of or {}).get(svc, []))
@@ -46,7 +48,7 @@ def probe_timeline(*, start: float, duration_s: float,
             noise_idx = {round((t - start) * rate) for s_, t in noise if s_ == svc}
             for i in range(n):
                 t0 = start + i * step + (rng.uniform(-jitter, jitter) * step if jitter else 0.0)
-                outcome = "ok"
+                outcome: Outcome = "ok"
                 for o in outages:
                     if (o.service in (None, svc) and o.kind in (None, kind) and o.start <= t0 <= o.end):
                         outcome = o.outcome if o.outcome != "mixed" else rng.choice(("failed", "unknown"))

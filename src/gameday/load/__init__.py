@@ -1,6 +1,6 @@
 """Load generation: locust as a subprocess, journals of every request and every write."""
 
-from gameday.load.records import LedgerRecord, RequestRecord, read_ledger, read_requests
-from gameday.load.runner import LoadResult, LoadRunner
+from gameday.load.runner import LoadResult, LoadRunner, read_ledger, read_requests
+from gameday.util.journal_schema import RequestRecord, RunInfo, WriteRecord
 
-__all__ = ["LedgerRecord", "LoadResult", "LoadRunner", "RequestRecord", "read_ledger", "read_requests"]
+__all__ = ["LoadResult", "LoadRunner", "RequestRecord", "RunInfo", "WriteRecord", "read_ledger", "read_requests"]

@@ -21,11 +21,42 @@ from types import TracebackType
 
 from gameday import resources, settings
 from gameday.errors import ConfigError, LoadError, TimeoutExceeded
-from gameday.load.records import LedgerRecord, RequestRecord, read_ledger, read_requests
+from gameday.util.journal_schema import LEDGER, REQUESTS, RUN_INFO, RequestRecord, RunInfo, WriteRecord
 from gameday.util.net import LOOPBACK
 from gameday.util.procs import ProcessRegistry
 
-__all__ = ["LoadResult", "LoadRunner", "default_locustfile", "read_ledger", "read_requests"]
+__all__ = ["LoadResult", "LoadRunner", "default_locustfile", "read_ledger", "read_requests", "read_run_info"]
+
+
+def read_requests(path: str | os.PathLike[str]) -> list[RequestRecord]:
+    """All request records of a journal in file order, rotated/compressed segments first (a torn last
+    line from a crash is skipped); a malformed record raises LoadError naming the file and field."""
+    from gameday.analysis.models import load_requests
+
+    try:
+        return load_requests(path)
+    except ConfigError as exc:
+        raise LoadError(f"not a request journal: {exc}") from exc
+
+
+def read_ledger(path: str | os.PathLike[str]) -> list[WriteRecord]:
+    """All write records of a ledger in file order (same sources and errors as :func:`read_requests`)."""
+    from gameday.analysis.models import load_ledger
+
+    try:
+        return load_ledger(path)
+    except ConfigError as exc:
+        raise LoadError(f"not a write ledger: {exc}") from exc
+
+
+def read_run_info(path: str | os.PathLike[str]) -> RunInfo:
+    """``run.json`` as the locustfile wrote it."""
+    import json
+
+    try:
+        return RunInfo.from_dict(json.loads(Path(path).read_text()))
+    except (OSError, ValueError, TypeError) as exc:
+        raise LoadError(f"{path}: not a locust run info file: {exc}") from exc
 
 
 def default_locustfile() -> Path:
@@ -56,6 +87,9 @@ class LoadResult:
     def csv_stats_path(self) -> Path:
         return Path(f"{self.csv_prefix}_stats.csv")
 
+    def run_info(self) -> RunInfo:
+        return read_run_info(self.run_info_path)
+
     def requests(self) -> list[RequestRecord]:
         """Every worker's requests as one timeline, in completion order."""
         files = self.requests_files or (self.requests_path,)
@@ -63,7 +97,7 @@ class LoadResult:
             return read_requests(files[0])
         return sorted((r for f in files for r in read_requests(f)), key=lambda r: r.t1)
 
-    def ledger(self) -> list[LedgerRecord]:
+    def ledger(self) -> list[WriteRecord]:
         files = self.ledger_files or (self.ledger_path,)
         if len(files) == 1:
             return read_ledger(files[0])
@@ -135,15 +169,15 @@ class LoadRunner:
     # -- paths ---------------------------------------------------------------------------------
     @property
     def requests_path(self) -> Path:
-        return self.out_dir / "requests.jsonl"
+        return self.out_dir / f"{REQUESTS}.jsonl"
 
     @property
     def ledger_path(self) -> Path:
-        return self.out_dir / "ledger.jsonl"
+        return self.out_dir / f"{LEDGER}.jsonl"
 
     @property
     def run_info_path(self) -> Path:
-        return self.out_dir / "run.json"
+        return self.out_dir / RUN_INFO
 
     @property
     def log_path(self) -> Path:
@@ -234,13 +268,11 @@ class LoadRunner:
 
     def _all_started(self) -> bool:
         """run.json is there and (distributed) lists every worker as started."""
-        import json
-
         try:
-            info = json.loads(self.run_info_path.read_text())
-        except (OSError, ValueError):
-            return False
-        return not self.workers or len(info.get("workers", [])) >= self.workers
+            info = read_run_info(self.run_info_path)
+        except LoadError:
+            return False  # not written yet (or mid-write)
+        return not self.workers or len(info.workers) >= self.workers
 
     def _worker_names(self) -> list[str]:
         return [f"{self.proc_name}-worker{i}" for i in range(1, self.workers + 1)]
@@ -316,7 +348,7 @@ class LoadRunner:
             csv_prefix=self.out_dir / "locust",
             html_path=self.out_dir / "locust.html", log_path=self.log_path, exit_code=rc,
             forced_kill=self._forced, stderr_tail=self._tail(),
-            requests_files=tuple(self.journal_files("requests")), ledger_files=tuple(self.journal_files("ledger")))
+            requests_files=tuple(self.journal_files(REQUESTS)), ledger_files=tuple(self.journal_files(LEDGER)))
         return self._result
 
     def _reap_workers(self) -> None:
