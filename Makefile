@@ -35,7 +35,8 @@ gameday: setup
 lint: setup
 	$(VENV)/bin/ruff check src tests loadtests benchmarks scenarios experiments conftest.py
 	$(VENV)/bin/mypy
-	$(VENV)/bin/mypy --strict src/gameday/analysis src/gameday/drill src/gameday/provision
+	$(VENV)/bin/mypy --strict src/gameday/analysis src/gameday/drill src/gameday/provision src/gameday/load \
+	  src/gameday/util/journal_schema.py
 
 # The test command: lint, type-check, the harness's own tests and every drill (fast profile).
 test: lint

@@ -16,8 +16,9 @@ skipped the same way.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -62,7 +63,7 @@ class _Names:
         return i
 
 
-def _blocks(files: Sequence[Any]) -> Iterator[tuple[bytes, str]]:
+def _blocks(files: Sequence[Path]) -> Iterator[tuple[bytes, str]]:
     """Blocks of whole lines (the last one of a file may be torn), with the file they come from."""
     for f in files:
         rest = b""
@@ -90,10 +91,11 @@ class _Fallback(Exception):
     """A batch the fast path cannot take: the file is re-read block by block."""
 
 
-Cols = dict[str, Any]
+Cols = dict[str, Any]  # numpy columns, and the ids as an Arrow array
 
 
-def _file_columns(f: Any, schema: pa.Schema, convert: Any, slow: Any) -> list[Cols]:
+def _file_columns(f: Path, schema: pa.Schema, convert: Callable[[pa.Table], Cols | None],
+                  slow: Callable[[bytes, str], Cols]) -> list[Cols]:
     """Column parts of one segment: compressed (complete) segments stream through Arrow's reader
     (no line splitting in Python); anything it cannot take, and the plain current segment (which
     may end in a torn line), go block by block, each block falling back to the record parser."""

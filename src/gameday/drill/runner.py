@@ -12,10 +12,12 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from gameday import resources, settings
 from gameday.drill.results import ChaosRun, DrillResults, LoadInfo
@@ -27,8 +29,13 @@ from gameday.util.redact import redact
 
 if TYPE_CHECKING:
     from gameday.analysis.models import Request
-    from gameday.drill.scenario import LoadProfile, Slos
+    from gameday.drill.scenario import LoadProfile, Scenario, Slos
+    from gameday.provision.topology import Topology
     from gameday.safety.guard import Trip
+    from gameday.safety.harness import DrillSafety
+
+#: a drill phase as a context manager (allure steps in pytest, progress lines in ``gameday run``)
+Phase = Callable[[str], AbstractContextManager[object]]
 
 READBACK_BATCH = 200
 
@@ -113,7 +120,7 @@ def steady_state(endpoints: Endpoints, timeout: float = 60.0) -> dict[str, str]:
     raise DrillError(f"steady state not reached within {timeout:.0f} s: {last}")
 
 
-def groups_settled(endpoints: Endpoints, topology: Any, timeout: float = 60.0) -> None:
+def groups_settled(endpoints: Endpoints, topology: Topology, timeout: float = 60.0) -> None:
     """Every Auto Scaling group at its desired capacity, every member InService and Healthy.
 
     A drill must start from the steady state: an instance still Pending or Terminating from an
@@ -130,7 +137,7 @@ def groups_settled(endpoints: Endpoints, topology: Any, timeout: float = 60.0) -
               "aws_access_key_id": SANDBOX_CREDENTIALS["AWS_ACCESS_KEY_ID"],
               "aws_secret_access_key": SANDBOX_CREDENTIALS["AWS_SECRET_ACCESS_KEY"]}
     by_region: dict[str, list[str]] = {}
-    for svc in getattr(topology, "services", {}).values():
+    for svc in topology.services.values():
         for region, sr in svc.regions.items():
             by_region.setdefault(region, []).append(sr.asg_name)
     if not by_region:
@@ -155,7 +162,8 @@ def groups_settled(endpoints: Endpoints, topology: Any, timeout: float = 60.0) -
         raise DrillError(f"Auto Scaling groups not settled within {timeout:.0f} s: {'; '.join(unsettled)}")
 
 
-def chaos_env(endpoints: Endpoints, topology: Any, password: str | None, extra: dict[str, Any]) -> dict[str, str]:
+def chaos_env(endpoints: Endpoints, topology: Topology, password: str | None,
+              extra: dict[str, Any]) -> dict[str, str]:
     """Environment that fills the experiments' configuration (see experiments/README.md)."""
     from gameday.chaos.config import experiment_env
 
@@ -201,8 +209,9 @@ def steady_state_unmet(journal: dict[str, Any]) -> str | None:
     return ", ".join(failed) or "the steady-state hypothesis"
 
 
-def _not_in_steady_state(scenario: Any, endpoints: Endpoints, run_dir: Path, load: Any, write_services: list[str],
-                         requests_path: Path, timing: str, topology: Any, unmet: str) -> DrillResult:
+def _not_in_steady_state(scenario: Scenario, endpoints: Endpoints, run_dir: Path, load: LoadProfile,
+                         write_services: list[str], requests_path: Path, timing: str, topology: Topology | None,
+                         unmet: str) -> DrillResult:
     """No fault was injected because the target was not in steady state before it.
 
     On a starved host that is the host's doing, not the system's: INCONCLUSIVE, with the figure,
@@ -213,7 +222,7 @@ def _not_in_steady_state(scenario: Any, endpoints: Endpoints, run_dir: Path, loa
 
     requests = load_requests(requests_path)
     start = min((r.t0 for r in requests), default=time.time())
-    slos = scenario.slos_for(timing, getattr(topology, "routing_mode", None))
+    slos = scenario.slos_for(timing, topology.routing_mode if topology is not None else None)
     starvation = _assess_host(slos, endpoints, requests, start, load, write_services)
     if starvation.starved:
         results = DrillResults(host=starvation, steady_state_unmet=unmet)
@@ -279,8 +288,8 @@ def read_back(url: str, ids: list[str], timeout: float = 5.0, attempts: int = 20
     return present
 
 
-def run_drill(scenario: Any, endpoints: Endpoints, topology: Any, run_dir: Path, *, timing: str = "fast",
-              password: str | None = None, phase: Any = None) -> DrillResult:
+def run_drill(scenario: Scenario, endpoints: Endpoints, topology: Topology, run_dir: Path, *,
+              timing: str = "fast", password: str | None = None, phase: Phase | None = None) -> DrillResult:
     """Run one scenario against a target; raises DrillError for harness failures, never for SLOs.
 
     Whatever ends it (normal exit, error, SIGINT/SIGTERM, a stop condition), the injected faults
@@ -293,15 +302,15 @@ def run_drill(scenario: Any, endpoints: Endpoints, topology: Any, run_dir: Path,
         return _run_drill(scenario, endpoints, topology, run_dir, timing, password, phase, safety)
 
 
-def _run_drill(scenario: Any, endpoints: Endpoints, topology: Any, run_dir: Path, timing: str,
-               password: str | None, phase: Any, safety: Any) -> DrillResult:
+def _run_drill(scenario: Scenario, endpoints: Endpoints, topology: Topology, run_dir: Path, timing: str,
+               password: str | None, phase: Phase | None, safety: DrillSafety) -> DrillResult:
     from contextlib import nullcontext
 
     from gameday.analysis.report import summarise
     from gameday.drill.slo import evaluate
     from gameday.load.runner import LoadRunner
 
-    step = phase or (lambda name: nullcontext())
+    step: Phase = phase or (lambda name: nullcontext())
     run_dir.mkdir(parents=True, exist_ok=True)
     load = scenario.load_for(timing)
     with step("steady state"):
@@ -320,7 +329,7 @@ def _run_drill(scenario: Any, endpoints: Endpoints, topology: Any, run_dir: Path
             # recovers fails its SLOs instead of timing the chaos run out (a harness error)
             extra.setdefault("gameday_timeout_s", round(max(10.0, (load.duration_s - load.warmup_s) / 3), 1))
             env = chaos_env(endpoints, topology, password, extra)
-            safety.watch(getattr(scenario, "stop_conditions", ()), lambda: runner.journal_files("requests"))
+            safety.watch(scenario.stop_conditions, lambda: runner.journal_files("requests"))
             journal = run_experiment(scenario.experiment, run_dir, env, timeout=load.duration_s)
         with step("recovery"):
             time.sleep(load.settle_s if safety.halted is None else 0.0)
@@ -347,7 +356,7 @@ def _run_drill(scenario: Any, endpoints: Endpoints, topology: Any, run_dir: Path
         service = next(iter(runner.write_services), "orders")
         present = read_back(endpoints.regional[service][region], acked) if acked else set()
         analysis = summarise(requests, ledger, present, fault_start, fault_end, endpoints.primary_region)
-        routing_mode = getattr(topology, "routing_mode", None)
+        routing_mode = topology.routing_mode
         verdicts = evaluate(scenario, analysis, timing=timing, routing_mode=routing_mode,
                             regions={"primary": endpoints.primary_region, "recovery": endpoints.recovery_region},
                             write_services=runner.write_services)
@@ -375,15 +384,32 @@ def write_results(run_dir: Path, results: DrillResults) -> None:
 class DrillOutcome:
     """One scenario's drill as its callers record it: the result, or the harness error, and how long."""
 
-    scenario: Any
+    scenario: Scenario
     result: DrillResult | None
     error: str | None
     started_at: float   # wall clock
     duration_s: float
 
 
-def drill_scenario(scenario: Any, target: Any, run_dir: Path, *, phase: Any = None,
-                   on_done: Any = None) -> DrillResult:
+class DrillTargetLike(Protocol):
+    """What a drill needs of its target (``gameday.pytest_plugin.DrillTarget``)."""
+
+    timing: str
+    password: str | None
+
+    @property
+    def endpoints(self) -> Endpoints: ...
+
+    @property
+    def topology(self) -> Topology: ...
+
+    def ensure_steady(self) -> None: ...
+
+    def mark_dirty(self) -> None: ...
+
+
+def drill_scenario(scenario: Scenario, target: DrillTargetLike, run_dir: Path, *, phase: Phase | None = None,
+                   on_done: Callable[[DrillOutcome], None] | None = None) -> DrillResult:
     """The per-scenario flow of ``pytest -m drill`` and ``gameday run`` alike (one code path).
 
     ``target`` is a ``gameday.pytest_plugin.DrillTarget`` (kind, timing, endpoints, topology,
@@ -393,7 +419,7 @@ def drill_scenario(scenario: Any, target: Any, run_dir: Path, *, phase: Any = No
     """
     from contextlib import nullcontext
 
-    step = phase or (lambda name: nullcontext())
+    step: Phase = phase or (lambda name: nullcontext())
     started, t0 = time.time(), time.monotonic()
     result: DrillResult | None = None
     error: str | None = None

@@ -30,7 +30,7 @@ import yaml
 from jsonschema.exceptions import ValidationError
 
 from gameday.errors import ConfigError
-from gameday.safety.guard import parse_conditions
+from gameday.safety.guard import StopCondition, parse_conditions
 
 TIMINGS = ("fast", "aws")
 TARGETS = ("sandbox", "aws")
@@ -125,7 +125,7 @@ class Scenario:
     path: Path | None = None
     # (timing, routing mode) -> SLOs, for routing modes whose derived budgets differ from the default's
     slos_by_routing: Mapping[tuple[str, str], Slos] = field(default_factory=dict)
-    stop_conditions: tuple[Any, ...] = ()  # gameday.safety.guard.StopCondition, judged live during the method
+    stop_conditions: tuple[StopCondition, ...] = ()  # judged live during the method
 
     def runs_on(self, target: str) -> bool:
         """Whether the drill applies to a target (a sandbox-only fault cannot be injected in AWS)."""

@@ -33,11 +33,15 @@ from typing import Any
 
 from gameday.drill.scenario import Slos
 from gameday.sandbox.lateness import percentile
+from gameday.util.journal_schema import RequestRecord
 
 BOUND_FRACTION = 0.25
 DEFAULT_BOUND_S = 1.0   # a drill with no RTO budget: the fast profile's health-check timeout floor
 LOCUST_REANCHOR_S = 1.0  # loadtests/locustfile.py resumes its schedule after falling > 1 s behind
 INCONCLUSIVE_PREFIX = "INCONCLUSIVE:"
+
+#: a request record, or its journal line as a dict (only service, kind and t0 are read)
+RequestLike = RequestRecord | Mapping[str, Any]
 
 SANDBOX = "sandbox scheduling"
 CLIENT = "load generator schedule"
@@ -161,14 +165,17 @@ def schedule_lateness(starts: Sequence[float], rate: float,
     return out
 
 
-def client_figure(requests: Iterable[Any], rates: Mapping[tuple[str, str], float], start: float,
+def client_figure(requests: Iterable[RequestLike], rates: Mapping[tuple[str, str], float], start: float,
                   end: float) -> Figure:
     """Worst second of the load generator's schedule lateness in [start, end], all streams together."""
     streams: dict[tuple[str, str], list[float]] = defaultdict(list)
     for r in requests:
-        key = (str(_get(r, "service")), str(_get(r, "kind")))
+        if isinstance(r, RequestRecord):
+            key, t0 = (r.service, str(r.kind)), r.t0
+        else:
+            key, t0 = (str(r["service"]), str(r["kind"])), float(r["t0"])
         if key in rates:
-            streams[key].append(float(_get(r, "t0")))
+            streams[key].append(t0)
     per_second: dict[int, list[float]] = defaultdict(list)
     for key, starts in streams.items():
         for t, late in schedule_lateness(starts, rates[key]):
@@ -178,12 +185,8 @@ def client_figure(requests: Iterable[Any], rates: Mapping[tuple[str, str], float
     return _worst(rows, CLIENT, "" if rows else "no requests in the window")
 
 
-def _get(r: Any, name: str) -> Any:
-    return r[name] if isinstance(r, Mapping) else getattr(r, name)
-
-
 def assess(slos: Slos, start: float, end: float, *, events_path: str | os.PathLike[str] | None,
-           requests: Iterable[Any], rates: Mapping[tuple[str, str], float]) -> Starvation:
+           requests: Iterable[RequestLike], rates: Mapping[tuple[str, str], float]) -> Starvation:
     """Both signals over the fault window [start, end] against the drill's bound."""
     bound, basis = bound_for(slos)
     figures = (sandbox_figure(events_path, start, end), client_figure(requests, rates, start, end))
