@@ -3,8 +3,9 @@
 Each service gets one row. The stacked area splits every time bucket of requests into
 successful responses per region (one colour per region), ``unknown`` outcomes and ``failed``
 ones, so the top of the coloured area *is* the success ratio; black lines repeat the success
-ratio per request kind. The fault is shaded, recovery marks are dashed vertical lines; the
-time axis is seconds relative to the fault start.
+ratio per request kind. The fault is shaded, its start is a solid and its end (when known) a
+dash-dot vertical line, recovery marks are dashed vertical lines; the legend lists only what was
+drawn. The time axis is seconds relative to the fault start.
 """
 
 from __future__ import annotations
@@ -12,13 +13,16 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from gameday.analysis._series import series
 from gameday.analysis.models import Request, as_requests
 from gameday.analysis.rto import RtoResult
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure as Figure
 
 _REGION_COLOURS = ["#1f77b4", "#2ca02c", "#9467bd", "#17becf", "#8c564b", "#bcbd22"]
 _FAILED = "#d62728"
@@ -42,7 +46,20 @@ def plot_timeline(requests: Iterable[Request | Mapping[str, Any]], out_png: str 
                   recovery_marks: Mapping[str, float] | None = None, bucket_s: float = 1.0,
                   title: str = "gameday drill timeline", services: Iterable[str] | None = None,
                   xlim: tuple[float, float] | None = None) -> Path:
-    """Write the timeline PNG and return its path.
+    """Write the timeline PNG (see ``timeline_figure``) and return its path."""
+    fig = timeline_figure(requests, fault_start=fault_start, fault_end=fault_end, recovery_marks=recovery_marks,
+                          bucket_s=bucket_s, title=title, services=services, xlim=xlim)
+    out = Path(out_png)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out, dpi=110)
+    return out
+
+
+def timeline_figure(requests: Iterable[Request | Mapping[str, Any]], *, fault_start: float,
+                    fault_end: float | None = None, recovery_marks: Mapping[str, float] | None = None,
+                    bucket_s: float = 1.0, title: str = "gameday drill timeline",
+                    services: Iterable[str] | None = None, xlim: tuple[float, float] | None = None) -> Figure:
+    """The timeline as a matplotlib ``Figure`` (not saved).
 
     ``recovery_marks`` maps a label to an absolute (wall-clock) time; a label equal to a service
     name or starting with ``"<service>/"`` is drawn on that service's row only, any other label
@@ -65,6 +82,8 @@ def plot_timeline(requests: Iterable[Request | Mapping[str, Any]], out_png: str 
     axes = fig.subplots(rows, 1, sharex=True, squeeze=False)
     t_lo = min((r.t0 for r in reqs), default=fault_start) - fault_start
     t_hi = max((r.t0 for r in reqs), default=fault_start + 1) - fault_start
+    # Legend keys for what was actually drawn, in first-drawn order (no entries for empty series).
+    drawn: dict[str, Artist] = {}
     by_service: dict[str, list[Request]] = {n: [] for n in names}
     for r in reqs:
         if r.service in by_service:
@@ -82,8 +101,12 @@ def plot_timeline(requests: Iterable[Request | Mapping[str, Any]], out_png: str 
         ax.text(0.0, 1.0875, " fault", color="white", fontsize=8, va="center", ha="left", zorder=4,
                 clip_on=True)
         ax.axvline(0.0, color=_FAULT, lw=1.5, zorder=3)
+        drawn.setdefault("fault", Patch(color=_FAULT, label="fault (start solid line)"))
         if fault_end is not None:
-            ax.axvline(f_hi, color=_FAULT, lw=1.5, ls="-.", zorder=3)
+            ax.axvline(f_hi, color=_FAULT, lw=1.5, ls="-.", zorder=3, gid="fault-end")
+            ax.text(f_hi, 1.0875, f" fault end +{f_hi:.1f}s", color=_FAULT, fontsize=8, va="center", ha="left",
+                    zorder=4, clip_on=True)
+            drawn.setdefault("fault end", Line2D([], [], color=_FAULT, ls="-.", lw=1.5, label="fault end"))
         if len(s) == 0:
             ax.text(0.5, 0.5, "no requests", transform=ax.transAxes, ha="center", va="center")
             continue
@@ -95,21 +118,18 @@ def plot_timeline(requests: Iterable[Request | Mapping[str, Any]], out_png: str 
         total = np.bincount(idx, minlength=n_b).astype(float)
         denom = np.where(total > 0, total, np.nan)
         layers, colours, labels = [], [], []
-        for c, reg in enumerate(s.regions):
-            layers.append(np.bincount(idx[s.ok & (s.region == c)], minlength=n_b) / denom)
-            colours.append(colour[reg])
-            labels.append(reg)
-        other_ok = np.bincount(idx[s.ok & (s.region < 0)], minlength=n_b)
-        if other_ok.any():
-            layers.append(other_ok / denom)
-            colours.append("0.6")
-            labels.append("ok (no region)")
-        layers.append(np.bincount(idx[s.outcome == 2], minlength=n_b) / denom)
-        colours.append(_UNKNOWN)
-        labels.append("unknown")
-        layers.append(np.bincount(idx[s.outcome == 1], minlength=n_b) / denom)
-        colours.append(_FAILED)
-        labels.append("failed")
+        counts = [(f"ok via {reg}", colour[reg], np.bincount(idx[s.ok & (s.region == c)], minlength=n_b))
+                  for c, reg in enumerate(s.regions)]
+        counts += [("ok (no region)", "0.6", np.bincount(idx[s.ok & (s.region < 0)], minlength=n_b)),
+                   ("unknown (timeout)", _UNKNOWN, np.bincount(idx[s.outcome == 2], minlength=n_b)),
+                   ("failed", _FAILED, np.bincount(idx[s.outcome == 1], minlength=n_b))]
+        for label, col, n in counts:
+            if not n.any():
+                continue
+            layers.append(n / denom)
+            colours.append(col)
+            labels.append(label)
+            drawn.setdefault(label, Patch(color=col, alpha=0.55, label=label))
         ax.stackplot(x, np.nan_to_num(np.vstack(layers)), colors=colours, step="post", alpha=0.55,
                      labels=labels, zorder=1)
         for kind, style in (("read", "-"), ("write", "--")):
@@ -120,25 +140,21 @@ def plot_timeline(requests: Iterable[Request | Mapping[str, Any]], out_png: str 
             tot = np.bincount(kk, minlength=n_b).astype(float)
             ratio = np.bincount(kk[ks.ok], minlength=n_b) / np.where(tot > 0, tot, np.nan)
             ax.step(x, ratio, where="post", color="k", ls=style, lw=1.3, label=f"success ({kind})", zorder=4)
+            drawn.setdefault(f"success ratio ({kind})",
+                             Line2D([], [], color="k", ls=style, lw=1.3, label=f"success ratio ({kind})"))
         for label, at in marks.items():
             if label == svc or label.startswith(f"{svc}/") or label.split("/")[0] not in names:
                 rel = at - fault_start
                 ax.axvline(rel, color=_MARK, ls="--", lw=2, zorder=5)
                 ax.text(rel, 0.5, f" {label} recovered +{rel:.1f}s ", color=_MARK, fontsize=9, va="center",
                         ha="left", zorder=6, bbox={"facecolor": "white", "edgecolor": _MARK, "alpha": 0.85})
-    handles: list[Artist] = [Patch(color=colour[r], alpha=0.55, label=f"ok via {r}") for r in all_regions]
-    handles += [Patch(color=_UNKNOWN, alpha=0.55, label="unknown (timeout)"),
-                Patch(color=_FAILED, alpha=0.55, label="failed"),
-                Patch(color=_FAULT, label="fault (start solid, end dash-dot)")]
-    handles += [Line2D([], [], color="k", lw=1.3, label="success ratio (read)"),
-                Line2D([], [], color="k", ls="--", lw=1.3, label="success ratio (write)"),
-                Line2D([], [], color=_MARK, ls="--", lw=2, label="recovered (RTO)")]
+                drawn.setdefault("recovered (RTO)", Line2D([], [], color=_MARK, ls="--", lw=2,
+                                                           label="recovered (RTO)"))
+    handles = list(drawn.values())
     axes[0, 0].set_xlim(*(xlim if xlim is not None else (t_lo, t_hi + bucket_s)))
     axes[-1, 0].set_xlabel("seconds since fault start")
     fig.suptitle(title, fontsize=13)
-    fig.legend(handles=handles, loc="lower center", ncol=min(len(handles), 5), fontsize=9, frameon=False)
+    if handles:
+        fig.legend(handles=handles, loc="lower center", ncol=min(len(handles), 5), fontsize=9, frameon=False)
     fig.tight_layout(rect=(0, 0.09 if rows > 1 else 0.16, 1, 0.97))
-    out = Path(out_png)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=110)
-    return out
+    return fig
