@@ -124,7 +124,7 @@ def generate_report(results_dir: str | os.PathLike[str], out_dir: str | os.PathL
     if not any(results.glob("*-result.json")):
         raise ConfigError("no test results (*-result.json) in this folder", file=str(results),
                           field="--results",
-                          hint="point --results at the allure-results folder of a drill run")
+                          hint="point --results at the folder the drills wrote with pytest --alluredir=DIR")
     if out.exists() and any(out.iterdir()):
         if not (out / "index.html").is_file():
             raise ConfigError("output folder is not empty and is not an allure report; "
@@ -193,6 +193,13 @@ def _default_results(reports_dir: Path) -> Path:
     if run is None:
         raise ConfigError("no run with allure results found", file=str(reports_dir), field="--results",
                           hint="run a drill first (make drill / pytest -m drill), or pass --results DIR")
+    if not any(run.allure_results.glob("*-result.json")):
+        # The plugin always makes the folder (side files), but test results come only from --alluredir.
+        raise ConfigError(f"the newest run ({run.run_id}) has no allure test results: its drills ran "
+                          "without --alluredir", file=str(run.allure_results), field="--results",
+                          hint="rerun the drills with pytest's --alluredir option, e.g. "
+                               "'pytest -m drill --alluredir=reports/allure-results', then run "
+                               "'gameday report --results reports/allure-results'")
     return run.allure_results
 
 
