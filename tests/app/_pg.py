@@ -18,11 +18,19 @@ from pathlib import Path
 import psycopg
 import pytest
 
+from gameday.errors import PrerequisiteMissing
+from gameday.provision.prereqs import find_pg_bin
 from gameday.util.net import LOOPBACK, free_port, wait_port
 from gameday.util.procs import ProcessRegistry, process_tree, running_as_root, unprivileged_ids
 from gameday.util.retry import wait_until
 
-PG_BIN = Path(os.environ.get("GAMEDAY_PG_BIN", "/usr/lib/postgresql/15/bin"))
+
+def pg_bin() -> Path:
+    """The PostgreSQL server binaries the harness itself would use; skips the test when there are none."""
+    try:
+        return find_pg_bin()
+    except PrerequisiteMissing as exc:
+        pytest.skip(str(exc))
 
 
 class ThrowawayPg:
@@ -36,6 +44,7 @@ class ThrowawayPg:
         self.password = password
         self.dbname = dbname
         self.port = free_port()
+        self.bin = pg_bin()
         # pytest's basetemp is 0700 root; postgres must be able to reach its data dir.
         self.base = Path(tempfile.mkdtemp(prefix=f"gameday-{name}-"))
         self.base.chmod(0o755)
@@ -56,7 +65,7 @@ class ThrowawayPg:
         pwfile.write_text(self.password + "\n")
         self._chown(pwfile)
         m = self.registry.spawn(f"{self.name}-initdb", [
-            str(PG_BIN / "initdb"), "-D", str(self.data), "-U", self.user, f"--pwfile={pwfile}",
+            str(self.bin / "initdb"), "-D", str(self.data), "-U", self.user, f"--pwfile={pwfile}",
             "--auth-host=scram-sha-256", "--auth-local=trust", "-E", "UTF8", "--no-sync", "--no-instructions",
         ], log=self.base / "initdb.log", unprivileged=True, cwd=self.base)
         try:
@@ -71,7 +80,7 @@ class ThrowawayPg:
         if not self.data.exists():
             self.init()
         self.registry.spawn(self.name, [
-            str(PG_BIN / "postgres"), "-D", str(self.data), "-p", str(self.port),
+            str(self.bin / "postgres"), "-D", str(self.data), "-p", str(self.port),
             "-c", f"listen_addresses={LOOPBACK}", "-c", f"unix_socket_directories={self.sock}",
             "-c", "fsync=off", "-c", "full_page_writes=off", "-c", "shared_buffers=16MB",
             "-c", "max_connections=60", "-c", "log_min_messages=warning",

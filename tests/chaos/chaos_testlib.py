@@ -10,10 +10,20 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+import pytest
+
+from gameday.errors import PrerequisiteMissing
+from gameday.provision.prereqs import find_pg_bin
 from gameday.util.net import LOOPBACK, free_port
 from gameday.util.procs import ProcessRegistry, running_as_root, unprivileged_ids
 
-PG_BIN = Path("/usr/lib/postgresql/15/bin")
+
+def pg_bin() -> Path:
+    """The PostgreSQL server binaries the harness itself would use; skips the test when there are none."""
+    try:
+        return find_pg_bin()
+    except PrerequisiteMissing as exc:
+        pytest.skip(str(exc))
 PRIMARY, RECOVERY = "eu-south-1", "eu-central-1"
 DB_PASSWORD = "s3cret-Pa55-word"
 

@@ -11,7 +11,7 @@ from typing import Any
 
 import boto3
 import pytest
-from chaos_testlib import DB_PASSWORD, PG_BIN, PRIMARY, FakeService, Pg, chown, psql, run_as_pg
+from chaos_testlib import DB_PASSWORD, PRIMARY, FakeService, Pg, chown, pg_bin, psql, run_as_pg
 
 from gameday.util.net import LOOPBACK, free_port, wait_port
 from gameday.util.procs import ProcessRegistry
@@ -82,8 +82,7 @@ def _accepts(pg: Pg) -> bool:
 @pytest.fixture(scope="module")
 def pg_factory() -> Iterator[Callable[..., Pg]]:
     """Start real PostgreSQL 15 primaries (or a streaming replica of one); everything killed at the end."""
-    if not (PG_BIN / "postgres").exists():
-        pytest.skip("PostgreSQL 15 binaries not installed at /usr/lib/postgresql/15/bin")
+    pg_dir = pg_bin()
     root = Path(tempfile.mkdtemp(prefix="gameday-chaos-pg-"))
     os.chmod(root, 0o755)
     registry = ProcessRegistry(root / "state")
@@ -93,7 +92,7 @@ def pg_factory() -> Iterator[Callable[..., Pg]]:
         log = root / f"{name}.log"
         log.touch()
         chown(log)
-        registry.spawn(name, [str(PG_BIN / "postgres"), "-D", str(data), "-p", str(port), "-k", str(data),
+        registry.spawn(name, [str(pg_dir / "postgres"), "-D", str(data), "-p", str(port), "-k", str(data),
                               "-c", f"listen_addresses={LOOPBACK}", "-c", "fsync=off"],
                        log=log, unprivileged=True)
         wait_port(port, timeout=30, what=f"postgres {name}")
@@ -112,7 +111,7 @@ def pg_factory() -> Iterator[Callable[..., Pg]]:
             pwfile.write_text(DB_PASSWORD + "\n")
             chown(pwfile)
             run_as_pg(registry, f"initdb-{name}", [
-                str(PG_BIN / "initdb"), "-D", str(data), "-U", "gameday", "--auth=scram-sha-256",
+                str(pg_dir / "initdb"), "-D", str(data), "-U", "gameday", "--auth=scram-sha-256",
                 f"--pwfile={pwfile}", "--no-sync"], log=root / f"initdb-{name}.log")
             with open(data / "postgresql.conf", "a", encoding="utf-8") as fh:
                 fh.write("wal_level = replica\nmax_wal_senders = 4\n")
@@ -121,7 +120,7 @@ def pg_factory() -> Iterator[Callable[..., Pg]]:
             return pg
         env = {"PGPASSWORD": DB_PASSWORD, "PATH": os.environ.get("PATH", "")}
         run_as_pg(registry, f"basebackup-{name}", [
-            str(PG_BIN / "pg_basebackup"), "-h", LOOPBACK, "-p", str(replica_of.port), "-U", "gameday",
+            str(pg_dir / "pg_basebackup"), "-h", LOOPBACK, "-p", str(replica_of.port), "-U", "gameday",
             "-D", str(data), "-R", "-X", "stream", "-c", "fast", "--no-sync"],
             env=env, log=root / f"basebackup-{name}.log")
         return start(name, data, port)
