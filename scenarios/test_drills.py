@@ -25,12 +25,13 @@ def test_drill(scenario: Scenario, gameday_target: Any, gameday_run: Any) -> Non
     from gameday.drill.runner import drill_scenario
     from gameday.drill.slo import assert_slos
 
+    # Label first: a skipped drill must not show the Scenario object's repr as its allure parameter.
+    report.label_scenario(scenario, target=gameday_target.kind, timing=gameday_target.timing)
     if not scenario.runs_on(gameday_target.kind):
         pytest.skip(f"{scenario.name} runs only on {', '.join(scenario.targets)}")
     if gameday_target.dry_run:
         print(gameday_target.preview(scenario))
         pytest.skip(f"dry run: {scenario.name} previewed, nothing changed")
-    report.label_scenario(scenario, target=gameday_target.kind, timing=gameday_target.timing)
     run_dir = gameday_run.root / "drills" / scenario.name
     result = drill_scenario(scenario, gameday_target, run_dir, phase=report.phase,
                             on_done=lambda o: gameday_run.record(scenario, o.result, o.error, o.duration_s,
