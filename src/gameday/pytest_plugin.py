@@ -211,9 +211,18 @@ def gameday_sandbox(request: pytest.FixtureRequest) -> Iterator[Any]:
                                          var_files=sandbox_var_files(request.config))
         yield endpoints
     finally:
-        client.down(state)
-        import shutil
+        teardown_sandbox(state, base)
 
+
+def teardown_sandbox(state: Path, base: Path) -> None:
+    """Stop a fixture's sandbox and remove its temp folder; runs from ``finally`` (failures, Ctrl-C, SIGTERM)."""
+    import shutil
+
+    from gameday.sandbox import client
+
+    try:
+        client.down(state)
+    finally:
         shutil.rmtree(base, ignore_errors=True)
 
 
@@ -435,8 +444,6 @@ def skip_if_inconclusive(result: Any) -> None:
 def variant_sandbox(request: pytest.FixtureRequest, runs: Path, scenarios_dir: Path, *,
                     variants: tuple[str, ...] = (), var_files: tuple[str, ...] = ()) -> Iterator[VariantSandbox]:
     """Fixture body: a fresh broken sandbox (fast timing), always torn down; skips unless --target sandbox."""
-    import shutil
-
     from gameday.sandbox import client
 
     if request.config.getoption("--target") != "sandbox":
@@ -447,8 +454,7 @@ def variant_sandbox(request: pytest.FixtureRequest, runs: Path, scenarios_dir: P
         endpoints = client.up_with_retry(state, timing="fast", variants=variants, var_files=var_files)
         yield VariantSandbox(state, endpoints, runs, scenarios_dir, variants, tuple(endpoints.var_files))
     finally:
-        client.down(state)
-        shutil.rmtree(base, ignore_errors=True)
+        teardown_sandbox(state, base)
 
 
 def slo_verdict(result: Any, name: str) -> Any:
