@@ -196,10 +196,12 @@ def _default_results(reports_dir: Path) -> Path:
     if not any(run.allure_results.glob("*-result.json")):
         # The plugin always makes the folder (side files), but test results come only from --alluredir.
         raise ConfigError(f"the newest run ({run.run_id}) has no allure test results: its drills ran "
-                          "without --alluredir", file=str(run.allure_results), field="--results",
+                          "without --alluredir (or wrote them to another folder)", file=str(run.allure_results),
+                          field="--results",
                           hint="rerun the drills with pytest's --alluredir option, e.g. "
                                "'pytest -m drill --alluredir=reports/allure-results', then run "
-                               "'gameday report --results reports/allure-results'")
+                               "'gameday report --results reports/allure-results' (or pass the "
+                               "folder you gave --alluredir to --results)")
     return run.allure_results
 
 
