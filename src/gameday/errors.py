@@ -79,12 +79,20 @@ class TimeoutExceeded(GamedayError):
 
 
 class MaxRetriesExceeded(GamedayError):
-    """Raised when a retried operation still fails after its allowed attempts."""
+    """Raised when a retried operation still fails after its allowed attempts.
+
+    When the last error was a failed command, its ``command``, ``returncode`` and ``stderr`` are
+    copied here so callers need not dig into ``last_error``.
+    """
 
     def __init__(self, what: str, attempts: int, last_error: BaseException | str) -> None:
         self.what = what
         self.attempts = attempts
         self.last_error = last_error
+        failed = last_error if isinstance(last_error, CommandFailed) else None
+        self.command: list[str] | None = failed.command if failed else None
+        self.returncode: int | None = failed.returncode if failed else None
+        self.stderr: str | None = failed.stderr if failed else None
         super().__init__(f"{what} failed after {attempts} attempts: {last_error}")
 
 

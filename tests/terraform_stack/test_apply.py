@@ -4,17 +4,23 @@ from __future__ import annotations
 
 import json
 import signal
-import subprocess
 import sys
 from pathlib import Path
 from typing import Any
 
 import boto3
 
-from gameday.controlplane.fast_apply import fast_apply, fast_destroy
-from gameday.provision.sandbox_override import OVERRIDE_FILENAME, render_sandbox_override
+from gameday.provision.cli import (
+    AWS_ENV_DROPPED_FOR_SANDBOX,
+    DEFAULT_CREATE_TIMEOUT,
+    SANDBOX_ENV,
+    SANDBOX_PARALLELISM,
+)
+from gameday.provision.runner import TerraformRunner, TfEvent
+from gameday.provision.sandbox_override import render_sandbox_override
 from gameday.util.net import free_port, port_open
 from gameday.util.procs import ProcessRegistry, pid_alive
+from gameday.util.redact import Secret
 from gameday.util.retry import wait_until
 
 SERVICES = {"web", "orders", "catalog"}
@@ -119,48 +125,31 @@ def _assert_empty(url: str) -> None:
     assert c("s3", PRIMARY).list_buckets()["Buckets"] == []
 
 
-def test_stack_applies_and_destroys_cleanly(tmp_path: Path, stack_copy: Path, tf_env: dict[str, str]) -> None:
+def test_stack_applies_and_destroys_cleanly(tmp_path: Path, stack_dir: Path) -> None:
+    """The sandbox's own apply path (TerraformRunner, fast waiters) on the full stack."""
     reg = ProcessRegistry(tmp_path / "state")
-    env = dict(tf_env, TF_VAR_db_password="sandbox-only-password")
-
-    def terraform(args: list[str], stdin: str | None) -> tuple[int, str, str]:
-        p = subprocess.run(
-            ["terraform", *args],
-            cwd=stack_copy,
-            env=env,
-            input=stdin,
-            capture_output=True,
-            text=True,
-            timeout=600,
-        )
-        return p.returncode, p.stdout, p.stderr
-
+    seen: list[TfEvent] = []
     try:
         url, port = _start_cp(reg, tmp_path / "cp.log")
-        (stack_copy / OVERRIDE_FILENAME).write_text(render_sandbox_override(url))
-        rc, _, err = terraform(["init", "-input=false", "-no-color"], None)
-        assert rc == 0, err
-        rounds = fast_apply(terraform, extra_args=["-parallelism=30"])
-        assert rounds <= 4
-        rc, out, err = terraform(["output", "-json"], None)
-        assert rc == 0, err
-        _check_outputs(json.loads(out))
-        _assert_subnets_tagged_for_fis(url, json.loads(out)["regions"]["value"])
-        rc, _, err = terraform(
-            [
-                "plan",
-                "-detailed-exitcode",
-                "-input=false",
-                "-no-color",
-                "-var=create_timeout=5s",
-                "-var=delete_timeout=5s",
-            ],
-            None,
+        runner = TerraformRunner(
+            stack_dir, tmp_path / "work", env=dict(SANDBOX_ENV), unset_env=AWS_ENV_DROPPED_FOR_SANDBOX,
+            vars={"db_password": Secret("sandbox-only-password"), "create_timeout": DEFAULT_CREATE_TIMEOUT,
+                  "delete_timeout": DEFAULT_CREATE_TIMEOUT},
+            timeout_s=600.0, on_event=seen.append,
         )
-        assert rc == 0, f"stack did not converge (plan shows changes):\n{err}"
-        fast_destroy(terraform, extra_args=["-parallelism=30"])
-        rc, out, _ = terraform(["state", "list"], None)
-        assert out.strip() == ""
+        runner.write_override("sandbox", render_sandbox_override(url))
+        runner.init()
+        runner.apply(fast_waiters=True, parallelism=SANDBOX_PARALLELISM)
+        rounds = 1 + sum(1 for e in seen if e.type == "fast_waiter_round" and e.command == "apply")
+        assert rounds <= 4
+        res = runner.run(["output", "-json"], keep_log=False, quiet=True)
+        out = json.loads(res.stdout)
+        _check_outputs(out)
+        _assert_subnets_tagged_for_fis(url, out["regions"]["value"])
+        plan = runner.plan(out=None)
+        assert not plan.has_changes, f"stack did not converge (plan shows changes): {plan.changes}"
+        runner.destroy(parallelism=SANDBOX_PARALLELISM)
+        assert runner.state_list() == []
         _assert_empty(url)
         proc = reg.procs["controlplane"].popen
         proc.send_signal(signal.SIGTERM)

@@ -13,204 +13,39 @@ import signal
 import subprocess
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from gameday.errors import (
-    ConfigError,
-    EndpointUnreachable,
-    GamedayError,
-    MaxRetriesExceeded,
-    TerraformError,
-    TimeoutExceeded,
-)
+from gameday.errors import ConfigError, GamedayError, TerraformError, TimeoutExceeded
 from gameday.provision import mirror
+from gameday.provision.fast_waiters import (
+    MAX_DESTROY_ROUNDS,
+    MAX_ROUNDS,
+    converge_apply,
+    converge_destroy,
+    rerun_allow_list,
+)
 from gameday.provision.prereqs import find_terraform
+from gameday.provision.tfjson import (
+    UNREACHABLE,
+    Diagnostic,
+    EventCallback,
+    Outputs,
+    PlanSummary,
+    RunResult,
+    TerraformEndpointUnreachable,
+    TerraformRunError,
+    TfEvent,
+    diagnostic_from_json,
+    event_from_json,
+    parse_outputs,
+)
 from gameday.util.procs import ProcessRegistry, kill_group, pgid_alive
 from gameday.util.redact import REDACTED, SENSITIVE_KEYS, Secret
-from gameday.util.retry import do_with_retry, retryable_reason
+from gameday.util.retry import do_with_retry
 
-#: Errors worth running the same command again for, each with why a retry can succeed.
-RETRYABLE_ERRORS: dict[str, str] = {
-    r"text file busy": "a provider plugin binary was still being written when exec'd (concurrent init); "
-                       "the next attempt finds the finished file",
-    r"Error acquiring the state lock|Error locking state": "another terraform run held the state lock; "
-                                                           "it is released when that run ends",
-    r"connection reset by peer": "the local AWS endpoint dropped a connection mid-request "
-                                 "(overloaded werkzeug); terraform calls are idempotent on re-run",
-}
-
-#: Errors after which terraform has tainted the resource and another apply round replaces it. Seen
-#: against moto only (its security-group rule bookkeeping races with the provider's revoke of the
-#: default egress rule, intermittently, about 1 apply in 10 on a loaded machine).
-REAPPLY_ERRORS: dict[str, str] = {
-    r"revoking default IPv4 egress rule.*InvalidPermission\.NotFound": "moto lost the default egress rule it "
-                                                                       "had just created; the SG is tainted "
-                                                                       "and replaced on the next round",
-    r"InvalidPermission\.Duplicate": "moto reported a rule it had not yet listed; the SG is tainted and "
-                                      "replaced on the next round",
-}
-
-#: Provider waiter timeouts that a fast apply expects: the resource exists, only the client-side wait
-#: was cut short by a deliberately small create timeout; untaint + re-apply converges.
-WAITER_TIMEOUTS: dict[str, str] = {
-    r"timeout while waiting for state to become": "provider waiter outlived the short create timeout "
-                                                  "(fixed client-side delay); the resource exists",
-    r"timeout while waiting for resource to be gone": "provider delete waiter outlived a short delete "
-                                                      "timeout; the next refresh sees the resource gone",
-    r"context deadline exceeded": "the short create/delete timeout expired inside a provider waiter "
-                                  "(provision/README.md, fast apply)",
-}
-
-#: Diagnostics that mean the (local) AWS endpoint is down, not that the config is wrong.
-UNREACHABLE = re.compile(r"connect: connection refused|no such host|dial tcp [^:]+:\d+: i/o timeout")
-
-EventCallback = Callable[["TfEvent"], None]
-
-
-@dataclass(frozen=True)
-class TfEvent:
-    """One line of terraform's machine-readable UI (or a harness event such as ``retry``)."""
-
-    type: str
-    message: str
-    level: str = "info"
-    address: str | None = None
-    command: str = ""
-    raw: Mapping[str, Any] = field(default_factory=dict, repr=False, compare=False)
-
-    def __str__(self) -> str:
-        return f"{self.type} {self.address}" if self.address else f"{self.type}: {self.message}"
-
-
-@dataclass(frozen=True)
-class Diagnostic:
-    """A terraform error/warning, with the resource it is about when terraform says so."""
-
-    severity: str
-    summary: str
-    detail: str = ""
-    address: str | None = None
-    filename: str | None = None
-    line: int | None = None
-
-    def __str__(self) -> str:
-        where = f" [{self.address}]" if self.address else ""
-        loc = f" ({self.filename}:{self.line})" if self.filename else ""
-        detail = f": {self.detail}" if self.detail else ""
-        return f"{self.severity.capitalize()}{where}{loc}: {self.summary}{detail}"
-
-
-class TerraformRunError(TerraformError):
-    """TerraformError with terraform's own error diagnostics attached (``.diagnostics``)."""
-
-    def __init__(self, command: list[str], exit_code: int, stderr: str, summary: str | None = None,
-                 resources: list[str] | None = None, diagnostics: Sequence[Diagnostic] = ()) -> None:
-        super().__init__(command, exit_code, stderr, summary=summary, resources=resources)
-        self.diagnostics = list(diagnostics)
-
-
-class TerraformEndpointUnreachable(TerraformRunError, EndpointUnreachable):
-    """A terraform command failed because the AWS endpoint refused connections (both types catch it)."""
-
-
-@dataclass
-class RunResult:
-    """What one terraform command did: argv, exit code, events, diagnostics, text output."""
-
-    command: list[str]
-    exit_code: int
-    events: list[TfEvent]
-    diagnostics: list[Diagnostic]
-    stdout: str
-    duration_s: float
-
-    @property
-    def errors(self) -> list[Diagnostic]:
-        return [d for d in self.diagnostics if d.severity == "error"]
-
-
-@dataclass(frozen=True)
-class PlanSummary:
-    """Counts from terraform's change_summary plus the addresses of planned changes."""
-
-    add: int
-    change: int
-    destroy: int
-    changes: tuple[tuple[str, str], ...]  # (address, action)
-
-    @property
-    def has_changes(self) -> bool:
-        return bool(self.add or self.change or self.destroy)
-
-
-class Outputs(dict[str, Any]):
-    """``terraform output -json`` unwrapped; sensitive names in ``.sensitive``, their strings as Secret."""
-
-    def __init__(self, values: Mapping[str, Any], sensitive: frozenset[str] = frozenset()) -> None:
-        super().__init__(values)
-        self.sensitive = sensitive
-
-    def redacted(self) -> dict[str, Any]:
-        return {k: (REDACTED if k in self.sensitive else v) for k, v in self.items()}
-
-    def __repr__(self) -> str:
-        return f"Outputs({self.redacted()!r})"
-
-
-def _secretify(value: Any) -> Any:
-    if isinstance(value, str):
-        return Secret(value)
-    if isinstance(value, dict):
-        return {k: _secretify(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_secretify(v) for v in value]
-    return value
-
-
-def parse_outputs(raw: Mapping[str, Any]) -> Outputs:
-    """Unwrap ``{"name": {"value": v, "sensitive": b, "type": t}}`` into name → value."""
-    values: dict[str, Any] = {}
-    sensitive: set[str] = set()
-    for name, entry in raw.items():
-        if not isinstance(entry, dict) or "value" not in entry:
-            raise GamedayError(f"terraform output {name!r} has no value: {entry!r}"[:300])
-        if entry.get("sensitive"):
-            sensitive.add(name)
-            values[name] = _secretify(entry["value"])
-        else:
-            values[name] = entry["value"]
-    return Outputs(values, frozenset(sensitive))
-
-
-_CONTEXT_RE = re.compile(r'^resource "([^"]+)" "([^"]+)"')
-
-
-def _diagnostic(d: Mapping[str, Any]) -> Diagnostic:
-    rng = d.get("range") or {}
-    address = d.get("address")
-    if not address:
-        m = _CONTEXT_RE.match(str((d.get("snippet") or {}).get("context") or ""))
-        if m:
-            address = f"{m.group(1)}.{m.group(2)}"
-    return Diagnostic(
-        severity=str(d.get("severity", "error")), summary=str(d.get("summary", "")),
-        detail=str(d.get("detail") or ""), address=address, filename=rng.get("filename"),
-        line=(rng.get("start") or {}).get("line"),
-    )
-
-
-def _event_from_json(rec: Mapping[str, Any], command: str) -> TfEvent:
-    address = None
-    for key in ("hook", "change"):
-        res = (rec.get(key) or {}).get("resource") if isinstance(rec.get(key), dict) else None
-        if isinstance(res, dict):
-            address = res.get("addr")
-    if rec.get("type") == "diagnostic":
-        address = _diagnostic(rec.get("diagnostic") or {}).address
-    return TfEvent(type=str(rec.get("type", "log")), message=str(rec.get("@message", "")),
-                   level=str(rec.get("@level", "info")), address=address, command=command, raw=rec)
+__all__ = ["Diagnostic", "Outputs", "PlanSummary", "RunResult", "TerraformEndpointUnreachable",
+           "TerraformRunError", "TerraformRunner", "TfEvent", "parse_outputs", "provisioned"]
 
 
 class TerraformRunner:
@@ -348,9 +183,9 @@ class TerraformRunner:
                 except json.JSONDecodeError:
                     rec = None
             if isinstance(rec, dict):
-                ev = _event_from_json(rec, cmd_name)
+                ev = event_from_json(rec, cmd_name)
                 if ev.type == "diagnostic":
-                    diags.append(_diagnostic(rec.get("diagnostic") or {}))
+                    diags.append(diagnostic_from_json(rec.get("diagnostic") or {}))
             else:
                 text_lines.append(line)
                 if quiet:  # e.g. state pull / output: the text holds sensitive values
@@ -455,7 +290,7 @@ class TerraformRunner:
         def on_retry(attempt: int, reason: str, exc: BaseException) -> None:
             self._emit(TfEvent("retry", f"{what} attempt {attempt} failed, retrying: {reason}", level="warn"))
 
-        return do_with_retry(what, fn, allow_list=RETRYABLE_ERRORS, attempts=self.retry_attempts,
+        return do_with_retry(what, fn, allow_list=rerun_allow_list(), attempts=self.retry_attempts,
                              sleep=self.retry_sleep_s, on_retry=on_retry)
 
     @property
@@ -490,80 +325,35 @@ class TerraformRunner:
                 changes.append((ev.address, str((ev.raw.get("change") or {}).get("action", ""))))
         return PlanSummary(counts["add"], counts["change"], counts["remove"], tuple(changes))
 
-    def apply(self, *, fast_waiters: bool = False, max_rounds: int = 6,
+    def apply(self, *, fast_waiters: bool = False, max_rounds: int = MAX_ROUNDS,
               targets: Sequence[str] = (), parallelism: int | None = None) -> RunResult:
         """``terraform apply``; with fast_waiters, converge through provider waiter timeouts.
 
         Slow resources get short create timeouts (a module variable); the provider then reports
         "timeout while waiting for state to become ..." and taints them although they exist. We
         untaint exactly the resources named by such diagnostics and apply again, at most max_rounds
-        times. Any other error ends the loop immediately.
+        times (``fast_waiters.converge_apply``). Any error not on the allow-list ends the loop.
         """
         args = ["apply", "-auto-approve", "-json", "-input=false", *self._lock_args, *self._var_file_args(),
                 *[f"-target={t}" for t in targets]]
         if parallelism:
             # sleeping provider waiters hold parallelism slots (provision/README.md)
             args.append(f"-parallelism={parallelism}")
-        rounds = max_rounds if fast_waiters else 1
-        last: TerraformError | None = None
-        for rnd in range(1, rounds + 1):
-            try:
-                return self._with_retry("terraform apply", lambda: self.run(args, json_ui=True))
-            except TerraformError as exc:
-                if not fast_waiters:
-                    raise
-                timed_out, other = self._split_waiter_timeouts(exc)
-                # Untaint even when something else failed too: those resources exist and are fine,
-                # and a later re-run must not replace them.
-                self.untaint_many(timed_out)
-                reasons = [(d, retryable_reason(f"{d.summary} {d.detail}", REAPPLY_ERRORS)) for d in other]
-                replaceable = [(d, why) for d, why in reasons if why is not None]
-                if len(replaceable) < len(other) or not (timed_out or replaceable):
-                    raise
-                for d, why in replaceable:
-                    self._emit(TfEvent("retry", f"round {rnd}: {d.address} will be replaced: {why}",
-                                       level="warn", command="apply"))
-                last = exc
-                self._emit(TfEvent("fast_waiter_round",
-                                   f"round {rnd}: untainted after waiter timeouts: {', '.join(timed_out)}",
-                                   level="warn", command="apply"))
-        assert last is not None
-        raise MaxRetriesExceeded("terraform apply (fast waiters)", rounds, last) from last
+        def once() -> RunResult:
+            return self._with_retry("terraform apply", lambda: self.run(args, json_ui=True))
 
-    @staticmethod
-    def _split_waiter_timeouts(exc: TerraformError) -> tuple[list[str], list[Diagnostic]]:
-        """(addresses whose only error is a waiter timeout, all other error diagnostics)."""
-        diags: list[Diagnostic] = exc.diagnostics if isinstance(exc, TerraformRunError) else []
-        timed_out: list[str] = []
-        other: list[Diagnostic] = []
-        for d in diags:
-            if d.address and retryable_reason(f"{d.summary} {d.detail}", WAITER_TIMEOUTS) is not None:
-                if d.address not in timed_out:
-                    timed_out.append(d.address)
-            else:
-                other.append(d)
-        return timed_out, other
+        if not fast_waiters:
+            return once()
+        return converge_apply(once, self.untaint_many, self._emit, max_rounds=max_rounds)
 
-    def destroy(self, *, max_rounds: int = 4, parallelism: int | None = None) -> RunResult:
+    def destroy(self, *, max_rounds: int = MAX_DESTROY_ROUNDS, parallelism: int | None = None) -> RunResult:
         """``terraform destroy``; re-run (bounded) when only provider waiter timeouts failed it."""
         args = ["destroy", "-auto-approve", "-json", "-input=false", *self._lock_args, *self._var_file_args()]
         if parallelism:
             args.append(f"-parallelism={parallelism}")
-        last: TerraformError | None = None
-        for _ in range(max_rounds):
-            try:
-                return self._with_retry("terraform destroy", lambda: self.run(args, json_ui=True))
-            except TerraformError as exc:
-                # delete diagnostics carry no address; re-running destroy needs none
-                diags = exc.diagnostics if isinstance(exc, TerraformRunError) else []
-                if not diags or any(retryable_reason(f"{d.summary} {d.detail}", WAITER_TIMEOUTS) is None
-                                    for d in diags):
-                    raise
-                last = exc
-                self._emit(TfEvent("fast_waiter_round", "destroy: delete waiter timeouts; re-running destroy",
-                                   level="warn", command="destroy"))
-        assert last is not None
-        raise MaxRetriesExceeded("terraform destroy", max_rounds, last) from last
+        return converge_destroy(
+            lambda: self._with_retry("terraform destroy", lambda: self.run(args, json_ui=True)),
+            self._emit, max_rounds=max_rounds)
 
     def output(self) -> Outputs:
         """Parsed ``terraform output -json``; sensitive values kept (as Secret) and marked."""
@@ -597,6 +387,8 @@ class TerraformRunner:
         if not wanted:
             return []
         pulled = self.run(["state", "pull"], keep_log=False, quiet=True)
+        if not pulled.stdout.strip():
+            return []  # no state yet: the first apply failed before creating anything
         state = json.loads(pulled.stdout)
         done: list[str] = []
         for res in state.get("resources", []):
