@@ -103,3 +103,22 @@ def test_invalid_arguments_are_400(client: Callable[..., Any]) -> None:
     with pytest.raises(ClientError) as exc:
         ga.describe_listener(ListenerArn=arn + "/listener/deadbeef")
     assert _code(exc) == "ListenerNotFoundException"
+
+
+def test_create_endpoint_group_is_idempotent_per_token(client: Callable[..., Any]) -> None:
+    """A retried CreateEndpointGroup (same IdempotencyToken) returns the group it created; a new
+    request (new token) for the same listener and region is still refused, as AWS does."""
+    ga = client("globalaccelerator", "us-west-2")
+    acc = ga.create_accelerator(Name="idem")["Accelerator"]
+    li = ga.create_listener(AcceleratorArn=acc["AcceleratorArn"], Protocol="TCP",
+                            PortRanges=[{"FromPort": 80, "ToPort": 80}])["Listener"]
+    kw = {"ListenerArn": li["ListenerArn"], "EndpointGroupRegion": "eu-south-1",
+          "EndpointConfigurations": [{"EndpointId": ALB_P, "Weight": 128}]}
+    first = ga.create_endpoint_group(IdempotencyToken="retry-1", **kw)["EndpointGroup"]
+    again = ga.create_endpoint_group(IdempotencyToken="retry-1", **kw)["EndpointGroup"]
+    assert again["EndpointGroupArn"] == first["EndpointGroupArn"]
+    groups = ga.list_endpoint_groups(ListenerArn=li["ListenerArn"])["EndpointGroups"]
+    assert [g["EndpointGroupArn"] for g in groups] == [first["EndpointGroupArn"]]
+    with pytest.raises(ClientError) as exc:
+        ga.create_endpoint_group(IdempotencyToken="retry-2", **kw)
+    assert _code(exc) == "EndpointGroupAlreadyExistsException"

@@ -330,7 +330,18 @@ class GlobalAcceleratorBackend:
 
     # endpoint groups ----------------------------------------------------------------------
     def create_endpoint_group(self, listener_arn: str, region: str, params: dict[str, Any]) -> EndpointGroup:
+        # IdempotencyToken (required by AWS): a retried request with the token of a create that
+        # already succeeded returns that group; a new token for the same listener and region still
+        # gets EndpointGroupAlreadyExistsException. An SDK retry after a connection dropped
+        # mid-response under load re-sends the same token.
+        # https://docs.aws.amazon.com/global-accelerator/latest/api/API_CreateEndpointGroup.html
+        # https://docs.aws.amazon.com/global-accelerator/latest/api/Welcome.html ("idempotency")
+        token = params.get("IdempotencyToken")
         with self.lock:
+            if token and token in self._tokens:
+                existing = self.endpoint_groups.get(self._tokens[token])
+                if existing is not None and existing.listener_arn == listener_arn and existing.region == region:
+                    return existing
             li = self.get_listener(listener_arn)
             if any(
                 g.listener_arn == listener_arn and g.region == region for g in self.endpoint_groups.values()
@@ -348,6 +359,8 @@ class GlobalAcceleratorBackend:
             )
             self._apply_group_params(group, params)
             self.endpoint_groups[arn] = group
+            if token:
+                self._tokens[token] = arn
             return group
 
     def _apply_group_params(self, group: EndpointGroup, p: dict[str, Any]) -> None:
