@@ -69,6 +69,7 @@ module "database" {
   }
 
   name                = var.name_prefix
+  mode                = var.database_mode
   primary_region      = var.primary_region
   recovery_region     = var.recovery_region
   primary_subnet_ids  = module.network_primary.subnet_ids
@@ -84,6 +85,10 @@ module "database" {
   password            = var.db_password
   create_timeout      = var.create_timeout
   delete_timeout      = var.delete_timeout
+
+  cluster_instance_class   = var.db_cluster_instance_class
+  cluster_engine_version   = var.db_cluster_engine_version
+  secondary_instance_count = var.db_secondary_instance_count
 }
 
 module "service_primary" {
@@ -114,7 +119,7 @@ module "service_primary" {
   health_check_grace_period = var.asg_health_check_grace_period
   gameday_package           = var.gameday_package
   db_writer                 = local.db_writer
-  db_reader                 = local.db_writer
+  db_reader                 = "${module.database.reader_address}:${module.database.port}"
   db_name                   = var.db_name
   db_username               = var.db_username
   db_password               = var.db_password

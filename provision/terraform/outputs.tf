@@ -55,8 +55,10 @@ output "services" {
 }
 
 output "database" {
-  description = "Primary (writer) and cross-region replica endpoints."
-  value = {
+  description = "Primary (writer) and cross-region replica endpoints; under database_mode = cluster also mode and cluster."
+  # The instance-mode object is unchanged; cluster mode adds "mode" and "cluster" (a merge of a list of 0 or 1 objects,
+  # since a conditional cannot return objects of different shapes).
+  value = merge({
     primary_identifier = module.database.primary_identifier
     primary_region     = var.primary_region
     address            = module.database.address
@@ -68,7 +70,8 @@ output "database" {
     replica_region     = var.recovery_region
     replica_address    = module.database.replica_address
     replica_endpoint   = module.database.replica_endpoint
-  }
+    }, [for c in [module.database.cluster] : { mode = "cluster", cluster = c } if var.database_mode == "cluster"]...
+  )
 }
 
 output "database_password" {

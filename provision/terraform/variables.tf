@@ -198,6 +198,50 @@ variable "asg_health_check_grace_period" {
 
 # --- database ------------------------------------------------------------------------------
 
+variable "database_mode" {
+  description = "instance: a Multi-AZ RDS PostgreSQL instance and a cross-region read replica. cluster: an Aurora PostgreSQL global database (primary cluster with a writer and a reader, read-only secondary cluster in the recovery region)."
+  type        = string
+  default     = "instance"
+
+  validation {
+    condition     = contains(["instance", "cluster"], var.database_mode)
+    error_message = "database_mode must be \"instance\" (Multi-AZ DB instance + cross-region read replica) or \"cluster\" (Aurora PostgreSQL global database)."
+  }
+}
+
+variable "db_cluster_instance_class" {
+  description = "Instance class of the Aurora instances (database_mode = cluster)."
+  type        = string
+  default     = "db.r6g.large"
+
+  validation {
+    condition     = startswith(var.db_cluster_instance_class, "db.")
+    error_message = "db_cluster_instance_class must be an RDS instance class such as \"db.r6g.large\"."
+  }
+}
+
+variable "db_cluster_engine_version" {
+  description = "Aurora PostgreSQL version (database_mode = cluster); it must be one that supports global databases."
+  type        = string
+  default     = "16.4"
+
+  validation {
+    condition     = can(regex("^[0-9]+\\.[0-9]+$", var.db_cluster_engine_version))
+    error_message = "db_cluster_engine_version must be an Aurora PostgreSQL major.minor version such as \"16.4\"."
+  }
+}
+
+variable "db_secondary_instance_count" {
+  description = "Reader instances of the secondary cluster in the recovery region (database_mode = cluster): 1 or 2."
+  type        = number
+  default     = 1
+
+  validation {
+    condition     = contains([1, 2], var.db_secondary_instance_count)
+    error_message = "db_secondary_instance_count must be 1 or 2 (the secondary cluster's reader instances)."
+  }
+}
+
 variable "db_instance_class" {
   description = "RDS instance class of the primary and the replica."
   type        = string

@@ -195,10 +195,23 @@ def _var_complex(d: Path) -> tuple[list[str], str | None, str, str]:
     return ["--var", "services=[web]"], None, "field 'services'", "--var 'services="
 
 
+def _cluster_file(d: Path) -> tuple[list[str], str | None, str, str]:
+    f = d / "cluster.tfvars"
+    f.write_text('database_mode = "cluster"\n')
+    return ["--var-file", str(f)], str(f), "field 'database_mode': database_mode = 'cluster' is not supported by " \
+        "the sandbox yet", "database_mode = \"instance\""
+
+
+def _cluster_var(d: Path) -> tuple[list[str], str | None, str, str]:
+    return ["--var", "database_mode=cluster"], None, "field 'database_mode': database_mode = 'cluster' is not " \
+        "supported by the sandbox yet", "does not map Aurora clusters"
+
+
 BAD_INPUT: dict[str, BadCase] = {
     "missing file": _missing, "directory": _directory, "unreadable file": _unreadable, "not UTF-8": _binary,
     "HCL syntax": _syntax, "reference instead of a literal": _reference, "undeclared variable": _undeclared,
     "wrong type": _wrong_type, "reserved db_password": _password, "broken .tfvars.json": _bad_json,
+    "database_mode cluster (file)": _cluster_file, "database_mode cluster (--var)": _cluster_var,
     "--var without =": _var_syntax, "--var undeclared": _var_undeclared, "--var list not HCL": _var_complex,
 }
 
@@ -248,3 +261,18 @@ def test_status_names_the_var_files() -> None:
     text = format_status({"timing": "fast", "endpoints": {"var_files": ["/x/single-az.tfvars"]}})
     assert "terraform var files: /x/single-az.tfvars" in text
     assert "terraform var files" not in format_status({"timing": "fast", "endpoints": {"var_files": []}})
+
+
+def test_daemon_refuses_cluster_mode_at_once(tmp_path: Path) -> None:
+    """Started directly (not through `gameday sandbox up`), the daemon refuses before it starts anything."""
+    state = tmp_path / "state"
+    proc = subprocess.run([sys.executable, "-m", "gameday.sandbox.daemon", "--state-dir", str(state),
+                           "--var", "database_mode=cluster", "--snapshots", "off"],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 1, (proc.stdout, proc.stderr)
+    assert "Traceback" not in proc.stdout + proc.stderr
+    progress = (state / "progress.log").read_text()
+    assert "FAILED: field 'database_mode': database_mode = 'cluster' is not supported by the sandbox yet" in progress
+    assert "control plane at" not in progress and "DOWN" in progress
+    assert not (state / "endpoints.json").exists()
+    assert not processes_mentioning(str(tmp_path)), "the refused daemon left a process running"

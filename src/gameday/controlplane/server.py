@@ -1,4 +1,4 @@
-"""The local AWS control plane: moto in server mode + our Global Accelerator, behind one WSGI app.
+"""The local AWS control plane: moto in server mode + our Global Accelerator and Aurora transitions, one WSGI app.
 
 One ControlPlane per process (moto's state is process-global); several processes (one per
 pytest-xdist worker) can each run one on their own loopback port.
@@ -16,6 +16,8 @@ from typing import Any
 from werkzeug.serving import BaseWSGIServer, make_server
 
 from gameday.controlplane import fixes
+from gameday.controlplane.aurora import models as aurora_models
+from gameday.controlplane.aurora import responses as aurora_responses
 from gameday.controlplane.globalaccelerator import responses as ga_responses
 from gameday.controlplane.globalaccelerator.models import DEFAULT_ACCOUNT, ga_backends
 from gameday.controlplane.hooks import ApiCall, Hooks
@@ -35,6 +37,7 @@ class FrontApp:
         from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
 
         fixes.apply()
+        aurora_responses.install()
         self.hooks = hooks
         self.moto = DomainDispatcherApplication(create_backend_app)
         # moto's backends are not thread-safe; calls are short, so one at a time costs little.
@@ -219,6 +222,7 @@ class ControlPlane:
 
         moto_api_backend.reset()
         ga_backends.reset()
+        aurora_models.reset()
 
     def __enter__(self) -> ControlPlane:
         return self.start()

@@ -46,6 +46,14 @@ RESERVED_VARIABLES = {
     "routing_mode": "use --routing-mode (pytest: --routing-mode), so the daemon and the stack agree",
 }
 
+#: Values the stack accepts but the sandbox's data plane cannot run yet (refused before anything starts).
+UNSUPPORTED_VALUES: dict[str, dict[str, str]] = {
+    "database_mode": {
+        "cluster": "the sandbox does not map Aurora clusters to PostgreSQL yet; use database_mode = \"instance\" "
+                   "(the default) in the sandbox, cluster mode on AWS",
+    },
+}
+
 _NAME = r"[A-Za-z_][A-Za-z0-9_-]*"
 _VAR_RE = re.compile(rf"({_NAME})=(.*)", re.DOTALL)
 _VARIABLE_BLOCK = re.compile(rf'^\s*variable\s+"({_NAME})"\s*\{{', re.MULTILINE)
@@ -325,6 +333,13 @@ class SandboxVars:
         return not self.var_files and not self.cli_values
 
 
+def _check_supported(name: str, value: Any, label: str | None) -> None:
+    why = UNSUPPORTED_VALUES.get(name, {}).get(str(value)) if isinstance(value, str) else None
+    if why is not None:
+        raise ConfigError(f"{name} = {value!r} is not supported by the sandbox yet", file=label, field=name,
+                          hint=why)
+
+
 def check_sandbox_vars(var_files: Sequence[str | os.PathLike[str]] = (), tf_vars: Sequence[str] = (),
                        module: Path | None = None) -> SandboxVars:
     """Validate var files and ``NAME=VALUE`` strings against the module; ConfigError names the fix."""
@@ -340,6 +355,7 @@ def check_sandbox_vars(var_files: Sequence[str | os.PathLike[str]] = (), tf_vars
                 raise ConfigError(f"{name} cannot be set for the sandbox", file=label, field=name,
                                   hint=f"remove it from the file: {RESERVED_VARIABLES[name]}")
             _check_value(name, value, declared[name], label)
+            _check_supported(name, value, label)
         files.append(str(path.resolve()))
     values: dict[str, Any] = {}
     for text in tf_vars:
@@ -364,6 +380,7 @@ def check_sandbox_vars(var_files: Sequence[str | os.PathLike[str]] = (), tf_vars
         else:
             value = raw
         _check_value(name, value, vtype, None)
+        _check_supported(name, value, None)
         values[name] = value
     return SandboxVars(tuple(files), values)
 

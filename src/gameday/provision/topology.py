@@ -23,6 +23,9 @@ SERVICE_REGION_FIELDS = ("alb_arn", "alb_dns_name", "target_group_arn", "listene
                          "launch_template_id")
 DATABASE_FIELDS = ("primary_identifier", "primary_region", "address", "port", "endpoint", "db_name",
                    "username", "replica_identifier", "replica_region", "replica_address", "replica_endpoint")
+#: terraform's database_mode; ``cluster`` outputs carry ``database.mode`` and ``database.cluster``.
+DATABASE_MODES = ("instance", "cluster")
+CLUSTER_MEMBER_FIELDS = ("identifier", "region", "writer_endpoint", "reader_endpoint")
 
 
 class _Parser:
@@ -110,8 +113,40 @@ class Service:
 
 
 @dataclass(frozen=True)
+class ClusterMember:
+    """One Aurora cluster of the global database: its writer (cluster) and reader endpoints, its instances.
+
+    The secondary has a writer endpoint too; it accepts writes only once the cluster is promoted.
+    """
+
+    identifier: str
+    region: str
+    writer_endpoint: str
+    reader_endpoint: str
+    instances: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class DatabaseCluster:
+    """The Aurora global database: primary cluster (primary region), secondary cluster (recovery region)."""
+
+    global_cluster_id: str
+    primary: ClusterMember
+    secondary: ClusterMember
+
+    @property
+    def members(self) -> tuple[ClusterMember, ClusterMember]:
+        return (self.primary, self.secondary)
+
+
+@dataclass(frozen=True)
 class Database:
-    """RDS PostgreSQL primary (multi-AZ) and its cross-region read replica; password never in repr."""
+    """The database and its cross-region copy; password never in repr.
+
+    ``mode`` ``instance``: an RDS PostgreSQL primary (Multi-AZ) and its cross-region read replica.
+    ``mode`` ``cluster``: an Aurora global database (``cluster``); ``address`` is then the primary cluster's
+    writer endpoint, ``replica_address`` the secondary cluster's reader endpoint, the identifiers the clusters'.
+    """
 
     primary_identifier: str
     primary_region: str
@@ -125,6 +160,8 @@ class Database:
     replica_address: str
     replica_endpoint: str
     password: Secret | None = field(default=None, repr=False, compare=False)
+    mode: str = "instance"
+    cluster: DatabaseCluster | None = None
 
 
 @dataclass(frozen=True)
@@ -264,6 +301,8 @@ class Topology:
             replica_address=p.s(dm, "replica_address", "database"),
             replica_endpoint=p.s(dm, "replica_endpoint", "database"),
             password=password,
+            mode=_database_mode(p, dm),
+            cluster=_cluster(p, dm, regions),
         )
         if db.primary_region != primary:
             raise p.fail("database.primary_region",
@@ -286,7 +325,13 @@ class Topology:
 
     def to_dict(self, *, redacted: bool = True) -> dict[str, Any]:
         """The outputs shape of DESIGN.md (unwrapped); the password is masked unless redacted=False."""
-        db = {k: getattr(self.database, k) for k in DATABASE_FIELDS}
+        db: dict[str, Any] = {k: getattr(self.database, k) for k in DATABASE_FIELDS}
+        if self.database.cluster is not None:
+            c = self.database.cluster
+            db["mode"] = self.database.mode
+            db["cluster"] = {"global_cluster_id": c.global_cluster_id, **{
+                role: {**{k: getattr(m, k) for k in CLUSTER_MEMBER_FIELDS}, "instances": list(m.instances)}
+                for role, m in (("primary", c.primary), ("secondary", c.secondary))}}
         pw: str | None = None
         if self.database.password is not None:
             pw = REDACTED if redacted else str(self.database.password)
@@ -356,6 +401,11 @@ class Topology:
         lines.append(f"database {d.db_name} (user {d.username}): primary {d.primary_identifier} "
                      f"{d.endpoint} [{d.primary_region}], replica {d.replica_identifier} "
                      f"{d.replica_endpoint} [{d.replica_region}]")
+        if d.cluster is not None:
+            lines.append(f"  aurora global database {d.cluster.global_cluster_id}:")
+            for role, m in (("primary", d.cluster.primary), ("secondary", d.cluster.secondary)):
+                lines.append(f"    {role} {m.identifier} [{m.region}]: writer {m.writer_endpoint}, "
+                             f"reader {m.reader_endpoint}, instances {', '.join(m.instances)}")
         for r in self.regions:
             lines.append(f"queue {r}: {self.queues[r]}")
         lines.append(f"frontend: s3://{self.frontend.bucket} -> {self.frontend.website_endpoint}")
@@ -369,6 +419,40 @@ def _unwrap(outputs: Mapping[str, Any]) -> dict[str, Any]:
     if not raw:
         return dict(outputs)
     return {k: v["value"] for k, v in outputs.items()}
+
+
+def _database_mode(p: _Parser, dm: Mapping[str, Any]) -> str:
+    """Absent ``mode`` is instance mode (its outputs predate the field)."""
+    mode = dm.get("mode")
+    if mode is None:
+        return "instance"
+    if mode not in DATABASE_MODES:
+        raise p.fail("database.mode", f"expected one of {list(DATABASE_MODES)}, got {mode!r}")
+    return str(mode)
+
+
+def _cluster(p: _Parser, dm: Mapping[str, Any], regions: tuple[str, str]) -> DatabaseCluster | None:
+    mode = _database_mode(p, dm)
+    if mode == "instance":
+        if dm.get("cluster") is not None:
+            raise p.fail("database.cluster", "a cluster under database.mode \"instance\"")
+        return None
+    cm = p.obj(p.get(dm, "cluster", "database"), "database.cluster")
+    members = []
+    for role, region in zip(("primary", "secondary"), regions, strict=True):
+        path = f"database.cluster.{role}"
+        mm = p.obj(p.get(cm, role, "database.cluster"), path)
+        raw = p.get(mm, "instances", path)
+        if not isinstance(raw, list) or not raw or not all(isinstance(i, str) and i for i in raw):
+            raise p.fail(f"{path}.instances", f"expected a non-empty list of instance identifiers, got {raw!r}")
+        member = ClusterMember(identifier=p.s(mm, "identifier", path), region=p.s(mm, "region", path),
+                               writer_endpoint=p.s(mm, "writer_endpoint", path),
+                               reader_endpoint=p.s(mm, "reader_endpoint", path), instances=tuple(raw))
+        if member.region != region:
+            raise p.fail(f"{path}.region", f"expected the {role} cluster in {region!r}, got {member.region!r}")
+        members.append(member)
+    return DatabaseCluster(global_cluster_id=p.s(cm, "global_cluster_id", "database.cluster"),
+                           primary=members[0], secondary=members[1])
 
 
 def _password(p: _Parser, out: Mapping[str, Any], required: bool) -> Secret | None:

@@ -74,6 +74,9 @@ class Sandbox:
 
     # -- bring-up ----------------------------------------------------------------------------
     def up(self) -> Endpoints:
+        from gameday.provision.sandbox import check_sandbox_vars
+
+        check_sandbox_vars(self.var_files, self.tf_vars)  # before anything starts (ConfigError names the fix)
         t0 = time.monotonic()
         self.lateness.start()
         from urllib.parse import urlsplit

@@ -1,5 +1,8 @@
-# PostgreSQL: primary (Multi-AZ unless multi_az = false) in the primary region, cross-region read replica in the recovery
-# region (replicate_source_db = primary ARN). Promotion of the replica is a drill action, not terraform's.
+# PostgreSQL in one of two shapes (mode):
+# - instance: primary (Multi-AZ unless multi_az = false) in the primary region, cross-region read replica in the
+#   recovery region (replicate_source_db = primary ARN). Promotion of the replica is a drill action, not terraform's.
+# - cluster: an Aurora PostgreSQL global database; primary cluster (writer + reader) in the primary region, read-only
+#   secondary cluster in the recovery region (cluster.tf). Failover/switchover is a drill action, not terraform's.
 
 terraform {
   required_providers {
@@ -82,6 +85,17 @@ variable "multi_az" {
   default     = true
 }
 
+variable "mode" {
+  description = "instance (Multi-AZ DB instance + cross-region read replica) or cluster (Aurora global database)."
+  type        = string
+  default     = "instance"
+
+  validation {
+    condition     = contains(["instance", "cluster"], var.mode)
+    error_message = "mode must be \"instance\" or \"cluster\"."
+  }
+}
+
 variable "create_timeout" {
   description = "Create timeout of the instances (null: provider default)."
   type        = string
@@ -110,6 +124,7 @@ resource "aws_db_subnet_group" "recovery" {
 
 resource "aws_db_instance" "primary" {
   provider = aws.primary
+  count    = var.mode == "instance" ? 1 : 0
 
   identifier              = "${var.name}-db"
   engine                  = "postgres"
@@ -135,9 +150,10 @@ resource "aws_db_instance" "primary" {
 
 resource "aws_db_instance" "replica" {
   provider = aws.recovery
+  count    = var.mode == "instance" ? 1 : 0
 
   identifier             = "${var.name}-db-replica"
-  replicate_source_db    = aws_db_instance.primary.arn
+  replicate_source_db    = aws_db_instance.primary[0].arn
   instance_class         = var.instance_class
   db_subnet_group_name   = aws_db_subnet_group.recovery.name
   vpc_security_group_ids = var.recovery_sg_ids
@@ -151,37 +167,3 @@ resource "aws_db_instance" "replica" {
   }
 }
 
-output "primary_identifier" {
-  description = "Identifier of the primary."
-  value       = aws_db_instance.primary.identifier
-}
-
-output "address" {
-  description = "Hostname of the primary."
-  value       = aws_db_instance.primary.address
-}
-
-output "port" {
-  description = "Port of both instances."
-  value       = aws_db_instance.primary.port
-}
-
-output "endpoint" {
-  description = "host:port of the primary."
-  value       = aws_db_instance.primary.endpoint
-}
-
-output "replica_identifier" {
-  description = "Identifier of the replica."
-  value       = aws_db_instance.replica.identifier
-}
-
-output "replica_address" {
-  description = "Hostname of the replica."
-  value       = aws_db_instance.replica.address
-}
-
-output "replica_endpoint" {
-  description = "host:port of the replica."
-  value       = aws_db_instance.replica.endpoint
-}

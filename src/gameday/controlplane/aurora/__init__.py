@@ -1,0 +1,1 @@
+"""Aurora global database emulation: models (transitions on moto's RDS state) and the RDS transport."""
