@@ -73,7 +73,7 @@ _DECLARED: tuple[Setting, ...] = (
     _s("GAMEDAY_TF_PLUGIN_MIRROR", "path", None, "terraform provider filesystem mirror (authoritative)",
        "src/gameday/provision/mirror.py", unset="the CLI config's mirror, well-known folders, the registry"),
     _s("GAMEDAY_ALLURE_CLI", "path", None, "another allure cli.js for `gameday report`",
-       "src/gameday/report_cli.py", unset="the repo's node_modules"),
+       "src/gameday/allure_html.py", unset="the repo's node_modules"),
     _s("GAMEDAY_EXPERIMENTS_DIR", "path", None, "experiments folder", "src/gameday/drill/runner.py",
        "src/gameday/guard/experiment_cli.py", unset="gameday's own experiments/"),
     _s("GAMEDAY_LOCUSTFILE", "path", None, "locustfile the load runner starts", "src/gameday/load/runner.py",

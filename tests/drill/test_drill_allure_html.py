@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from gameday import report_cli
+from gameday import allure_html, report_cli
 from gameday.drill.report import (
     CATEGORY_HARNESS,
     CATEGORY_INFRA,
@@ -196,7 +196,7 @@ def test_report_html_renders_in_chromium(run: dict[str, Path]) -> None:
              "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1",
              "--virtual-time-budget=15000", "--window-size=1400,1000"]
     env = {**os.environ, "HOME": str(run["base"])}
-    with report_cli.serve_report(report) as url:
+    with allure_html.serve_report(report) as url:
         assert url.startswith("http://127.0.0.1:")
         dom = subprocess.run([*flags, "--dump-dom", url], capture_output=True, text=True, timeout=120,
                              env=env, check=False)
@@ -216,28 +216,28 @@ def test_report_html_renders_in_chromium(run: dict[str, Path]) -> None:
 
 def test_generate_refuses_bad_input(tmp_path: Path, run: dict[str, Path]) -> None:
     with pytest.raises(ConfigError, match="allure results folder not found"):
-        report_cli.generate_report(tmp_path / "none", tmp_path / "out")
+        allure_html.generate_report(tmp_path / "none", tmp_path / "out")
     (tmp_path / "empty").mkdir()
     with pytest.raises(ConfigError, match=r"no test results \(\*-result.json\)"):
-        report_cli.generate_report(tmp_path / "empty", tmp_path / "out")
+        allure_html.generate_report(tmp_path / "empty", tmp_path / "out")
     (tmp_path / "mine").mkdir()
     (tmp_path / "mine" / "notes.txt").write_text("keep me")
     with pytest.raises(ConfigError, match="refusing to overwrite"):
-        report_cli.generate_report(run["results"], tmp_path / "mine")
+        allure_html.generate_report(run["results"], tmp_path / "mine")
     assert (tmp_path / "mine" / "notes.txt").read_text() == "keep me"
 
 
 def test_missing_prerequisites_say_how_to_fix(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(report_cli, "repo_candidates", lambda: [tmp_path])
+    monkeypatch.setattr(allure_html, "repo_candidates", lambda: [tmp_path])
     (tmp_path / "package.json").write_text("{}")
     with pytest.raises(PrerequisiteMissing) as info:
-        report_cli.find_allure_cli()
+        allure_html.find_allure_cli()
     assert "npm package 'allure'" in str(info.value) and f"cd {tmp_path} && npm ci" in str(info.value)
     monkeypatch.setenv("PATH", str(tmp_path / "empty-bin"))
     with pytest.raises(PrerequisiteMissing) as info:
-        report_cli.find_allure_cli()
+        allure_html.find_allure_cli()
     assert "node (Node.js" in str(info.value) and "apt-get install -y nodejs npm" in str(info.value)
 
 
 def test_allure_is_version_3() -> None:
-    assert report_cli.allure_version().startswith("3.")
+    assert allure_html.allure_version().startswith("3.")

@@ -95,8 +95,8 @@ def write_results(gd: Any, results_dir: Path) -> int:
 
 def generate(gd: Any, results_dir: Path, out_dir: Path) -> Path:
     """``allure generate`` with the plan's history file; returns the report's index.html."""
+    from gameday.allure_html import categories_for, find_allure_cli, run_allure, strip_analytics
     from gameday.errors import CommandFailed
-    from gameday.report_cli import _categories_for, _run, find_allure_cli, strip_analytics
 
     cli = find_allure_cli()
     hist = history_path(gd.plan.name, gd.target_name)
@@ -106,8 +106,8 @@ def generate(gd: Any, results_dir: Path, out_dir: Path) -> Path:
     with tempfile.TemporaryDirectory(prefix="gameday-allurerc-") as tmp:
         config = Path(tmp) / "allurerc.json"
         config.write_text(json.dumps({"name": f"game day {gd.plan.name}", "historyPath": str(hist),
-                                      "categories": {"rules": _categories_for(results_dir)}}), encoding="utf-8")
-        _run([*cli, "generate", str(results_dir), "-o", str(out_dir), "--config", str(config)], timeout=300,
+                                      "categories": {"rules": categories_for(results_dir)}}), encoding="utf-8")
+        run_allure([*cli, "generate", str(results_dir), "-o", str(out_dir), "--config", str(config)], timeout=300,
              cwd=tmp)
     index = out_dir / "index.html"
     if not index.is_file():
