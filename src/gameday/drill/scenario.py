@@ -26,9 +26,8 @@ from pathlib import Path
 from typing import Any
 
 import jsonschema
-import yaml
-from jsonschema.exceptions import ValidationError
 
+from gameday.drill.scenario_file import read_yaml, schema_error, show
 from gameday.errors import ConfigError
 from gameday.safety.guard import StopCondition, parse_conditions
 
@@ -166,141 +165,9 @@ def scenario_schema() -> dict[str, Any]:
     return schema
 
 
-# --- YAML ---------------------------------------------------------------------------------------
-
-class _StrictLoader(yaml.SafeLoader):
-    """SafeLoader that refuses duplicate keys (PyYAML silently keeps the last one)."""
-
-
-def _construct_mapping(loader: _StrictLoader, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
-    seen: dict[Any, Any] = {}
-    for key_node, _ in node.value:
-        key = loader.construct_object(key_node, deep=deep)
-        if key in seen:
-            raise yaml.constructor.ConstructorError(
-                "while constructing a mapping", node.start_mark,
-                f"found duplicate key {key!r}", key_node.start_mark)
-        seen[key] = True
-    return loader.construct_mapping(node, deep=deep)
-
-
-_StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
-
-
-def _read_yaml(path: Path) -> Any:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError as exc:
-        raise ConfigError("scenario file not found", file=str(path),
-                          hint="check the path, or list scenarios/ for the available names") from exc
-    except OSError as exc:
-        raise ConfigError(f"cannot read scenario file: {exc.strerror}", file=str(path)) from exc
-    try:
-        return yaml.load(text, Loader=_StrictLoader)  # a SafeLoader subclass: no arbitrary objects
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
-        problem = getattr(exc, "problem", None) or str(exc)
-        raise ConfigError(f"invalid YAML{where}: {problem}", file=str(path),
-                          hint="fix the YAML syntax (indentation, ':' after keys, quotes)") from exc
-
-
-# --- validation ---------------------------------------------------------------------------------
-
-def _field_path(parts: Any) -> str:
-    return ".".join(str(p) for p in parts)
-
-
-def _schema_error(error: ValidationError, path: Path) -> ConfigError:
-    """Turn the most relevant schema error into a message a YAML author can act on."""
-    where = list(error.absolute_path)
-    validator = error.validator
-    schema = error.schema if isinstance(error.schema, dict) else {}
-    instance = error.instance
-    if validator == "additionalProperties" and isinstance(instance, dict):
-        allowed = sorted(schema.get("properties", {}))
-        extra = sorted(k for k in instance if k not in schema.get("properties", {}))
-        key = extra[0] if extra else "?"
-        hint = f"allowed keys here: {', '.join(allowed)}" if allowed else "remove it"
-        return ConfigError(f"unknown key '{key}'", file=str(path), field=_field_path([*where, key]),
-                           hint=hint)
-    if validator == "required":
-        required: list[str] = list(error.validator_value) if isinstance(error.validator_value, list) else []
-        missing = [r for r in required if isinstance(instance, dict) and r not in instance]
-        key = missing[0] if missing else str(error.validator_value)
-        return ConfigError("required field is missing", file=str(path), field=_field_path([*where, key]),
-                           hint=f"add '{key}' ({_describe(schema.get('properties', {}).get(key, {}))})")
-    if validator == "propertyNames":
-        bad = error.instance
-        return ConfigError(f"invalid key {bad!r}", file=str(path), field=_field_path([*where, bad]),
-                           hint="keys here are service names (lower-case, digits, '-') "
-                                "or '*' for every service")
-    field_name = _field_path(where) or None
-    if validator in ("type", "enum"):
-        expected = _describe(schema)
-        return ConfigError(f"expected {expected}, got {_show(instance)}", file=str(path), field=field_name,
-                           hint=f"set it to {expected}")
-    if validator == "pattern":
-        return ConfigError(f"{_show(instance)} does not have the expected form", file=str(path),
-                           field=field_name, hint=_pattern_hint(where, str(error.validator_value)))
-    return ConfigError(error.message, file=str(path), field=field_name,
-                       hint=f"expected {_describe(schema)}" if _describe(schema) != "a value" else None)
-
-
-def _pattern_hint(where: list[Any], pattern: str) -> str:
-    if where and where[-1] == "experiment":
-        return "name a file of experiments/: 'region-outage' or 'experiments/region-outage.json'"
-    if where and where[-1] == "name":
-        return "use lower-case letters, digits and '-', the same as the file name"
-    return f"it must match the regular expression {pattern}"
-
-
-def _describe(schema: Mapping[str, Any]) -> str:
-    if "enum" in schema:
-        return "one of " + ", ".join(json.dumps(v) for v in schema["enum"])
-    if schema.get("title") == "seconds":
-        return "a number of seconds > 0"
-    if "$ref" in schema:
-        ref = str(schema["$ref"]).rsplit("/", 1)[-1]
-        return {"seconds": "a number of seconds > 0",
-                "budgets": "a mapping service -> seconds or {derive: ..., margin_s: ...}",
-                "derivation": "a mapping {derive: NAME or [NAMES], margin_s: seconds}",
-                "derivation_name": "a derivation name",
-                "regions": "a mapping service -> primary|recovery", "load": "a mapping of load settings",
-                "slos": "a mapping of SLOs", "ratio": "a ratio between 0 and 1",
-                "service": "a service name"}.get(ref, ref)
-    types = schema.get("type")
-    names = {"number": "a number", "integer": "an integer", "string": "a string", "object": "a mapping",
-             "array": "a list", "boolean": "true/false", "null": "null"}
-    if isinstance(types, list):
-        return " or ".join(names.get(str(t), str(t)) for t in types)
-    if isinstance(types, str):
-        text = names.get(types, types)
-        if "exclusiveMinimum" in schema:
-            text += f" > {schema['exclusiveMinimum']}"
-        elif "minimum" in schema:
-            text += f" >= {schema['minimum']}"
-        return text
-    return "a value"
-
-
-def _show(value: Any) -> str:
-    if isinstance(value, dict):
-        return "a mapping"
-    if isinstance(value, list):
-        return "a list"
-    if isinstance(value, bool):
-        return f"boolean {str(value).lower()}"
-    if value is None:
-        return "null (empty value)"
-    if isinstance(value, str):
-        return f"string {value!r}"
-    return f"{type(value).__name__} {value!r}"
-
-
 def _validate(data: Any, path: Path) -> dict[str, Any]:
     if not isinstance(data, dict):
-        raise ConfigError(f"a scenario file must be a YAML mapping, got {_show(data)}", file=str(path),
+        raise ConfigError(f"a scenario file must be a YAML mapping, got {show(data)}", file=str(path),
                           hint="start the file with 'name: ...', see scenarios/README.md")
     validator = jsonschema.Draft202012Validator(scenario_schema())
     errors = list(validator.iter_errors(data))
@@ -309,7 +176,7 @@ def _validate(data: Any, path: Path) -> dict[str, Any]:
         # is easier to follow than a wall of messages.
         best = jsonschema.exceptions.best_match(errors)
         assert best is not None
-        raise _schema_error(best, path)
+        raise schema_error(best, path)
     return data
 
 
@@ -427,7 +294,7 @@ def load_scenario(path: str | os.PathLike[str], *, root: str | os.PathLike[str] 
     of the scenario's folder, i.e. the repo for ``scenarios/x.yaml``).
     """
     p = Path(path)
-    data = _validate(_read_yaml(p), p)
+    data = _validate(read_yaml(p), p)
     base_root = Path(root) if root is not None else p.resolve().parent.parent
     experiment = experiment_name(data["experiment"])
     experiment_path = (base_root / "experiments" / f"{experiment}.json").resolve()

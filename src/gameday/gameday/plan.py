@@ -31,7 +31,8 @@ import jsonschema
 import yaml
 
 from gameday import resources as gameday_resources
-from gameday.drill.scenario import ANY_SERVICE, Scenario, Slos, _schema_error, _show, _StrictLoader, find_scenario
+from gameday.drill.scenario import ANY_SERVICE, Scenario, Slos, find_scenario
+from gameday.drill.scenario_file import StrictLoader, schema_error, show
 from gameday.errors import ConfigError
 
 DISRUPTIONS = ("software", "hardware", "az", "region")
@@ -161,7 +162,7 @@ def _read(path: Path) -> Any:
     except OSError as exc:
         raise ConfigError(f"cannot read plan file: {exc.strerror}", file=str(path)) from exc
     try:
-        return yaml.load(text, Loader=_StrictLoader)
+        return yaml.load(text, Loader=StrictLoader)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
@@ -171,13 +172,13 @@ def _read(path: Path) -> Any:
 
 def _validate(data: Any, path: Path) -> dict[str, Any]:
     if not isinstance(data, dict):
-        raise ConfigError(f"a plan file must be a YAML mapping, got {_show(data)}", file=str(path),
+        raise ConfigError(f"a plan file must be a YAML mapping, got {show(data)}", file=str(path),
                           hint="start the file with 'name: ...', see gamedays/weekly.yaml")
     errors = list(jsonschema.Draft202012Validator(plan_schema()).iter_errors(data))
     if errors:
         best = jsonschema.exceptions.best_match(errors)
         assert best is not None
-        raise _schema_error(best, path)
+        raise schema_error(best, path)
     return data
 
 
