@@ -14,13 +14,13 @@ import time
 from pathlib import Path
 
 from gameday.errors import GamedayError
-from gameday.provision.cli import (
+from gameday.provision.runner import TerraformRunner, TfEvent
+from gameday.provision.sandbox import (
     AWS_ENV_DROPPED_FOR_SANDBOX,
     DEFAULT_CREATE_TIMEOUT,
     SANDBOX_ENV,
     SANDBOX_PARALLELISM,
 )
-from gameday.provision.runner import TerraformRunner, TfEvent
 from gameday.provision.sandbox_override import render_sandbox_override
 from gameday.util.net import free_port
 from gameday.util.procs import ProcessRegistry

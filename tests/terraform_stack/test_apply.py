@@ -10,13 +10,13 @@ from typing import Any
 
 import boto3
 
-from gameday.provision.cli import (
+from gameday.provision.runner import TerraformRunner, TfEvent
+from gameday.provision.sandbox import (
     AWS_ENV_DROPPED_FOR_SANDBOX,
     DEFAULT_CREATE_TIMEOUT,
     SANDBOX_ENV,
     SANDBOX_PARALLELISM,
 )
-from gameday.provision.runner import TerraformRunner, TfEvent
 from gameday.provision.sandbox_override import render_sandbox_override
 from gameday.util.net import free_port, port_open
 from gameday.util.procs import ProcessRegistry, pid_alive

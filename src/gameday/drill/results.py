@@ -10,6 +10,7 @@ at the top level (when the analysis ran), then, each only when known::
     "host":  Starvation.to_dict(),             # host lateness during the fault
     "halted": Trip.to_dict(),                  # the stop condition that stopped the method
     "steady_state_unmet": str                  # the probe that failed before any fault
+    "not_injected": str                        # the fault action that failed (on a starved host)
 """
 
 from __future__ import annotations
@@ -79,6 +80,7 @@ class DrillResults:
     host: Starvation | None = None
     halted: Trip | None = None
     steady_state_unmet: str | None = None
+    not_injected: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = self.analysis.to_dict() if self.analysis is not None else {}
@@ -92,6 +94,8 @@ class DrillResults:
             out["halted"] = self.halted.to_dict()
         if self.steady_state_unmet is not None:
             out["steady_state_unmet"] = self.steady_state_unmet
+        if self.not_injected is not None:
+            out["not_injected"] = self.not_injected
         return out
 
 

@@ -211,12 +211,12 @@ def steady_state_unmet(journal: dict[str, Any]) -> str | None:
 
 def _not_in_steady_state(scenario: Scenario, endpoints: Endpoints, run_dir: Path, load: LoadProfile,
                          write_services: list[str], requests_path: Path, timing: str, topology: Topology | None,
-                         unmet: str) -> DrillResult:
-    """No fault was injected because the target was not in steady state before it.
+                         unmet: str | None, not_injected: str | None = None) -> DrillResult:
+    """No fault was injected: the target was not in steady state before it, or the fault action failed.
 
     On a starved host that is the host's doing, not the system's: INCONCLUSIVE, with the figure,
-    judged over the whole load window (there was no fault window). Otherwise a harness error:
-    a drill against a system that was already broken measures nothing.
+    judged over the whole load window (there was no real fault window). Otherwise a harness error:
+    a drill against a system that was already broken, or that was never broken, measures nothing.
     """
     from gameday.analysis import load_requests
 
@@ -225,9 +225,11 @@ def _not_in_steady_state(scenario: Scenario, endpoints: Endpoints, run_dir: Path
     slos = scenario.slos_for(timing, topology.routing_mode if topology is not None else None)
     starvation = _assess_host(slos, endpoints, requests, start, load, write_services)
     if starvation.starved:
-        results = DrillResults(host=starvation, steady_state_unmet=unmet)
+        results = DrillResults(host=starvation, steady_state_unmet=unmet, not_injected=not_injected)
         write_results(run_dir, results)
         return DrillResult(scenario.name, run_dir, start, None, results, [], "not started", starvation)
+    if not_injected is not None:
+        raise DrillError(not_injected)
     raise DrillError(f"the target was not in steady state before the fault ({unmet} failed), so the "
                      f"experiment injected nothing; see {run_dir / 'chaos.log'}")
 
@@ -249,8 +251,8 @@ def fault_window(journal: dict[str, Any]) -> tuple[float, float | None]:
     return start, end
 
 
-def check_injected(journal: dict[str, Any]) -> None:
-    """A method action that injects the fault (or a DR step) failed: the drill measured nothing real.
+def injection_failure(journal: dict[str, Any]) -> str | None:
+    """Why the fault was not (fully) injected: a method action (not a ``wait_*``) failed; else None.
 
     Chaos Toolkit carries on past a failed action and still reports the run "completed", so a
     fault that was never injected would otherwise be judged as a system that survived it. Waits
@@ -262,8 +264,16 @@ def check_injected(journal: dict[str, Any]) -> None:
         if act.get("type") == "action" and r.get("status") == "failed" and not func.startswith("wait_"):
             exc = r.get("exception") or [""]
             why = str(exc[-1]).strip().splitlines()
-            raise DrillError(f"the experiment's action {act.get('name')!r} ({func}) failed, so the fault "
-                             f"was not (fully) injected: {why[-1] if why else 'see chaos.log'}")
+            return (f"the experiment's action {act.get('name')!r} ({func}) failed, so the fault "
+                    f"was not (fully) injected: {why[-1] if why else 'see chaos.log'}")
+    return None
+
+
+def check_injected(journal: dict[str, Any]) -> None:
+    """Raise DrillError when the fault was not (fully) injected (see ``injection_failure``)."""
+    why = injection_failure(journal)
+    if why is not None:
+        raise DrillError(why)
 
 
 def read_back(url: str, ids: list[str], timeout: float = 5.0, attempts: int = 20) -> set[str]:
@@ -344,7 +354,10 @@ def _run_drill(scenario: Scenario, endpoints: Endpoints, topology: Topology, run
         return _not_in_steady_state(scenario, endpoints, run_dir, load, runner.write_services,
                                     load_result.requests_path, timing, topology, unmet)
     fault_start, fault_end = fault_window(journal)
-    check_injected(journal)
+    not_injected = injection_failure(journal)
+    if not_injected is not None:  # on a starved host INCONCLUSIVE, else a harness error
+        return _not_in_steady_state(scenario, endpoints, run_dir, load, runner.write_services,
+                                    load_result.requests_path, timing, topology, None, not_injected)
     with step("verification"):
         from gameday.analysis import load_ledger, load_requests
 

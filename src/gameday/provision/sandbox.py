@@ -31,6 +31,8 @@ from gameday.util.redact import Secret
 #: Create timeout of the slow resources against the local control plane; they converge by untaint
 #: and re-apply (``TerraformRunner.apply(fast_waiters=True)``) instead of sleeping in provider waiters.
 DEFAULT_CREATE_TIMEOUT = "5s"
+#: Sleeping provider waiters hold parallelism slots; against the local control plane use more.
+SANDBOX_PARALLELISM = 30
 #: Environment of terraform aimed at the sandbox: moto's dummy credentials, no instance metadata look-up.
 SANDBOX_ENV = {**SANDBOX_CREDENTIALS, "AWS_EC2_METADATA_DISABLED": "true"}
 #: Real-AWS credential settings that must not leak into a sandbox run.
