@@ -79,7 +79,7 @@ def test_not_in_steady_state_on_a_quiet_host_is_a_harness_error(tmp_path: Any) -
     import time
     from pathlib import Path
 
-    from gameday.drill.runner import _not_in_steady_state
+    from gameday.drill.runner import _nothing_injected
     from gameday.drill.scenario import find_scenario
     from gameday.target import Endpoints
 
@@ -93,5 +93,10 @@ def test_not_in_steady_state_on_a_quiet_host_is_a_harness_error(tmp_path: Any) -
     ep = Endpoints(kind="sandbox", primary_region="eu-south-1", recovery_region="eu-central-1",
                    aws_endpoint_url=None, services={"web": "http://127.0.0.1:1"})
     with pytest.raises(DrillError, match="database-replication-healthy failed"):
-        _not_in_steady_state(scenario, ep, tmp_path, scenario.load_for("fast"), [], requests, "fast", None,
-                             "database-replication-healthy")
+        _nothing_injected(scenario, ep, tmp_path, scenario.load_for("fast"), [], requests, "fast", None,
+                          "database-replication-healthy")
+    # a fault action that failed on a host that kept up is a harness error too, with the action's reason
+    with pytest.raises(DrillError, match="was not \\(fully\\) injected: no instance"):
+        _nothing_injected(scenario, ep, tmp_path, scenario.load_for("fast"), [], requests, "fast", None,
+                          None, "the experiment's action 'x' (terminate) failed, so the fault was not (fully) "
+                          "injected: no instance")

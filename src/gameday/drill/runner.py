@@ -209,7 +209,7 @@ def steady_state_unmet(journal: dict[str, Any]) -> str | None:
     return ", ".join(failed) or "the steady-state hypothesis"
 
 
-def _not_in_steady_state(scenario: Scenario, endpoints: Endpoints, run_dir: Path, load: LoadProfile,
+def _nothing_injected(scenario: Scenario, endpoints: Endpoints, run_dir: Path, load: LoadProfile,
                          write_services: list[str], requests_path: Path, timing: str, topology: Topology | None,
                          unmet: str | None, not_injected: str | None = None) -> DrillResult:
     """No fault was injected: the target was not in steady state before it, or the fault action failed.
@@ -351,12 +351,12 @@ def _run_drill(scenario: Scenario, endpoints: Endpoints, topology: Topology, run
         return halted_result(scenario, run_dir, journal, safety)
     unmet = steady_state_unmet(journal)
     if unmet is not None:
-        return _not_in_steady_state(scenario, endpoints, run_dir, load, runner.write_services,
+        return _nothing_injected(scenario, endpoints, run_dir, load, runner.write_services,
                                     load_result.requests_path, timing, topology, unmet)
     fault_start, fault_end = fault_window(journal)
     not_injected = injection_failure(journal)
     if not_injected is not None:  # on a starved host INCONCLUSIVE, else a harness error
-        return _not_in_steady_state(scenario, endpoints, run_dir, load, runner.write_services,
+        return _nothing_injected(scenario, endpoints, run_dir, load, runner.write_services,
                                     load_result.requests_path, timing, topology, None, not_injected)
     with step("verification"):
         from gameday.analysis import load_ledger, load_requests
